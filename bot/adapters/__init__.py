@@ -1,0 +1,1 @@
+"""Front ends: thin translators between a medium and the dialogue engine."""

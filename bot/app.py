@@ -1,0 +1,65 @@
+"""The composition root: production defaults, each of which a test may override."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bot.config import DIALOGUES_DIR, Settings
+
+if TYPE_CHECKING:
+    from bot.engine.engine import DialogueEngine
+    from bot.qa import QAService
+    from bot.storage.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    """Everything a front end needs, wired once."""
+
+    settings: Settings
+    store: Store
+    qa: QAService
+    engine: DialogueEngine
+    services: dict[str, Any] = field(default_factory=dict)
+
+
+def build_app(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    qa: QAService | None = None,
+    clock: Callable[[], datetime] | None = None,
+    create_schema: bool = False,
+) -> App:
+    """Wire settings, storage, knowledge, flows and the engine.
+
+    `create_schema` creates the tables directly (tests, throwaway databases); otherwise the
+    database must have been migrated (`python -m bot migrate`).
+    """
+    from bot.engine.engine import DialogueEngine
+    from bot.qa import QAService
+    from bot.storage.store import Store
+
+    settings = settings or Settings()
+    if store is None:
+        store = Store.from_url(settings.database_url, clock) if clock else Store.from_url(settings.database_url)
+    if create_schema:
+        store.create_all()
+    qa = qa or QAService.load()
+    engine = DialogueEngine(store=store, qa=qa, settings=settings, clock=clock)
+    app = App(settings=settings, store=store, qa=qa, engine=engine)
+    engine.flows.update(load_flows(app))
+    return app
+
+
+def load_flows(app: App) -> dict[str, Any]:
+    """Every flow declared in `dialogues/` (AMI form, orientation guide)."""
+    from bot.engine.forms import load_flows as load_yaml_flows
+
+    return load_yaml_flows(DIALOGUES_DIR, app)

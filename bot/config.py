@@ -1,0 +1,69 @@
+"""Configuration from the environment (and a `.env` file), with production defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+DIALOGUES_DIR = ROOT / "dialogues"
+KNOWLEDGE_DIR = ROOT / "knowledge"
+
+# From the AMI text: "A retourner à : ars-bretagne-secretariat-daspf@ars.sante.fr"
+DEFAULT_ARS_MAILBOX = "ars-bretagne-secretariat-daspf@ars.sante.fr"
+
+
+class Settings(BaseSettings):
+    """Every setting the bot reads. Names are the environment variables of DESIGN.md."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    telegram_bot_token: str = ""
+    telegram_api_base_url: str = ""  # e.g. http://127.0.0.1:8081/bot (a Bot API emulator)
+    webhook_url: str = ""  # public https URL Telegram posts to (webhook mode)
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
+    webhook_secret: str = ""
+
+    database_url: str = f"sqlite:///{ROOT / 'data' / 'bot.sqlite3'}"
+
+    smtp_host: str = ""
+    smtp_port: int = 0  # 0: 25 for none, 587 for starttls, 465 for tls
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_timeout: float = 30.0
+    mail_from: str = "bot-cpts@localhost"
+    ars_mailbox: str = DEFAULT_ARS_MAILBOX
+    mail_outbox_dir: Path = ROOT / "data" / "outbox"
+
+    ars_staff_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+
+    digest_every_hours: int = 0  # 0: no digest
+    draft_retention_days: int = 30
+    draft_reminder_days: int = 7
+    flood_messages: int = 20  # per user…
+    flood_seconds: float = 10.0  # …in this window before a polite notice
+
+    log_level: str = "INFO"
+
+    @field_validator("ars_staff_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(v) for v in value.replace(";", ",").split(",") if v.strip()]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @property
+    def smtp_effective_port(self) -> int:
+        if self.smtp_port:
+            return self.smtp_port
+        return {"none": 25, "starttls": 587, "tls": 465}[self.smtp_security]
+
+    def is_staff(self, user_id: int) -> bool:
+        return user_id in self.ars_staff_ids

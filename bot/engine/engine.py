@@ -1,0 +1,386 @@
+"""The dialogue engine: one `Incoming` in, a list of `Reply` out, state in the database.
+
+It knows the main menu, the global commands, the question answering and which flow is active;
+the flows themselves (AMI form, orientation guide) are declared in `dialogues/*.yaml`.
+Nothing here imports Telegram: adapters translate.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bot.engine.flow import Flow, TurnContext
+from bot.engine.messages import Button, Document, Incoming, Kind, Reply
+from bot.engine.texts import Texts, menu_texts
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.qa import QAAnswer, QAService
+    from bot.storage.store import Store
+
+log = logging.getLogger(__name__)
+
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+MAX_LINKS = 40  # short button payloads remembered per conversation
+StaffCommand = Callable[[TurnContext, str], list[Reply]]
+AMI_FLOW = "ami_bretagne"
+ORIENTATION_FLOW = "orientation"
+
+
+def clean_text(text: str) -> str:
+    """Drop control and bidi-override characters; keep line breaks; trim."""
+    return CONTROL_CHARS.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
+
+
+@dataclass
+class DialogueEngine:
+    """Routes each user event to the menu, the question answering or the active flow."""
+
+    store: Store
+    qa: QAService
+    settings: Settings
+    flows: dict[str, Flow] = field(default_factory=dict)
+    staff_commands: dict[str, StaffCommand] = field(default_factory=dict)
+    texts: Texts = field(default_factory=menu_texts)
+    clock: Callable[[], datetime] | None = None
+
+    # ------------------------------------------------------------------ entry point
+    def handle(self, incoming: Incoming) -> list[Reply]:
+        """Handle one user event in one transaction and return what to send back."""
+        try:
+            with self.store.turn(incoming.user_id) as turn:
+                now = (self.clock or self.store.clock)()
+                ctx = TurnContext(
+                    turn=turn,
+                    settings=self.settings,
+                    qa=self.qa,
+                    store=self.store,
+                    now=now,
+                    display_name=incoming.display_name,
+                )
+                replies = self._dispatch(ctx, incoming)
+                replies += self._after_turn(ctx)
+                turn.changed()
+                return replies or [Reply(self.texts("menu_prompt"), self.menu_buttons(ctx))]
+        except Exception:
+            log.exception("turn failed for an incoming %s", incoming.kind)
+            return [Reply(self.texts("error"))]
+
+    # ------------------------------------------------------------------ routing
+    def _dispatch(self, ctx: TurnContext, incoming: Incoming) -> list[Reply]:
+        data = ctx.conversation.data
+        pending = data.get("_pending")
+        if pending and incoming.kind in (Kind.CHOICE, Kind.TEXT):
+            answer = _yes_no(incoming)
+            if answer is not None:
+                data.pop("_pending", None)
+                return self._confirmed(ctx, pending, answer)
+            data.pop("_pending", None)
+        if incoming.kind == Kind.COMMAND:
+            return self._command(ctx, incoming.text, clean_text(incoming.arg))
+        if incoming.kind == Kind.CHOICE:
+            return self._choice(ctx, incoming.text)
+        if incoming.kind == Kind.UNSUPPORTED:
+            what = self.texts.get(f"unsupported_kinds.{incoming.text}") or self.texts(
+                "unsupported_kinds.other"
+            )
+            return [Reply(self.texts("unsupported", what=what)), *self._where_we_are(ctx)]
+        flow = self.active_flow(ctx)
+        if flow is not None and incoming.kind in (Kind.TEXT, Kind.CONTACT):
+            text = clean_text(incoming.text)
+            return flow.handle(ctx, Incoming(incoming.user_id, incoming.kind, text))
+        if incoming.kind == Kind.CONTACT:
+            return [Reply(self.texts("menu_prompt"), self.menu_buttons(ctx))]
+        text = clean_text(incoming.text)
+        if not text:
+            return [Reply(self.texts("empty_message"), self.menu_buttons(ctx))]
+        return self.answer_question(ctx, text)
+
+    def _command(self, ctx: TurnContext, name: str, arg: str) -> list[Reply]:
+        name = name.split("@", 1)[0].lower()
+        if name == "start":
+            return self._start(ctx, arg.lower())
+        if name in ("menu", "accueil"):
+            self._pause(ctx)
+            return [Reply(self.texts("menu_prompt"), self.menu_buttons(ctx))]
+        if name in ("aide", "help"):
+            return [Reply(self.texts("help")), *self._where_we_are(ctx, with_menu=False)]
+        if name == "question":
+            self._pause(ctx)
+            if arg:
+                return self.answer_question(ctx, arg)
+            return [Reply(self.texts("ask_question"))]
+        if name in ("orientation", "ami"):
+            flow_name = ORIENTATION_FLOW if name == "orientation" else AMI_FLOW
+            return self.open_flow(ctx, flow_name)
+        if name == "reprendre":
+            return self._resume(ctx)
+        if name == "annuler":
+            return self._ask_cancel(ctx)
+        if name == "mesdonnees":
+            return self._my_data(ctx)
+        if name == "supprimer":
+            ctx.conversation.data["_pending"] = "delete"
+            return [
+                Reply(
+                    "Voulez-vous vraiment effacer vos données (brouillon et historique de "
+                    "conversation) ? Les réponses déjà transmises à l'ARS Bretagne sont "
+                    "désormais détenues par l'ARS : pour elles, adressez-vous à l'ARS.",
+                    self._yes_no_buttons(),
+                )
+            ]
+        if name in self.staff_commands and self.settings.is_staff(ctx.user_id):
+            return self.staff_commands[name](ctx, arg)
+        return [Reply(self.texts("unknown_command", name=name[:40]), self.menu_buttons(ctx))]
+
+    def _choice(self, ctx: TurnContext, payload: str) -> list[Reply]:
+        payload = self._resolve_link(ctx, payload)
+        head, _, rest = payload.partition(":")
+        if head == "menu":
+            return self._menu_choice(ctx, rest)
+        if head == "qa":
+            kind, _, key = rest.partition(":")
+            answer = self.qa.more(key) if kind == "more" else self.qa.topic(key)
+            if answer is None:
+                return [Reply(self.texts("stale_button")), *self._where_we_are(ctx)]
+            return self.render_answer(ctx, answer)
+        if head == "engine":
+            return [Reply(self.texts("stale_button")), *self._where_we_are(ctx)]
+        flow = self.active_flow(ctx)
+        if flow is not None and head == flow.name:
+            return flow.handle(ctx, Incoming(ctx.user_id, Kind.CHOICE, payload))
+        return [Reply(self.texts("stale_button")), *self._where_we_are(ctx)]
+
+    def _menu_choice(self, ctx: TurnContext, action: str) -> list[Reply]:
+        if action == "question":
+            self._pause(ctx)
+            return [Reply(self.texts("ask_question"))]
+        if action in ("orientation", "ami"):
+            return self.open_flow(ctx, ORIENTATION_FLOW if action == "orientation" else AMI_FLOW)
+        if action == "contact":
+            return [Reply(self.texts("contact"), self.menu_buttons(ctx))]
+        if action == "resume":
+            return self._resume(ctx)
+        self._pause(ctx)
+        return [Reply(self.texts("menu_prompt"), self.menu_buttons(ctx))]
+
+    # ------------------------------------------------------------------ flows
+    def active_flow(self, ctx: TurnContext) -> Flow | None:
+        name = ctx.conversation.flow
+        return self.flows.get(name) if name else None
+
+    def open_flow(self, ctx: TurnContext, name: str, prefill: dict[str, Any] | None = None) -> list[Reply]:
+        """Start a flow, or resume it where the user left it if answers were already given."""
+        flow = self.flows.get(name)
+        if flow is None:
+            return [Reply("Cette fonction n'est pas encore disponible.", self.menu_buttons(ctx))]
+        ctx.conversation.flow = name
+        if not prefill and flow.has_progress(ctx):
+            return [Reply(self.texts("resuming")), *flow.prompt(ctx)]
+        return flow.start(ctx, prefill or {})
+
+    def _start(self, ctx: TurnContext, arg: str) -> list[Reply]:
+        if arg in ("ami", "orientation"):
+            return self.open_flow(ctx, AMI_FLOW if arg == "ami" else ORIENTATION_FLOW)
+        self._pause(ctx)
+        name = f" {ctx.display_name}" if ctx.display_name else ""
+        replies = [Reply(self.texts("welcome", name=name), self.menu_buttons(ctx))]
+        draft = self._draft(ctx)
+        if draft is not None:
+            date = ctx.conversation.updated_at.strftime("%d/%m/%Y")
+            replies.append(
+                Reply(
+                    self.texts("resume_offer", date=date),
+                    [[Button(self.texts("buttons.resume"), "menu:resume")]],
+                )
+            )
+        return replies
+
+    def _draft(self, ctx: TurnContext) -> Flow | None:
+        flow = self.flows.get(AMI_FLOW)
+        if flow is not None and flow.has_progress(ctx):
+            return flow
+        return None
+
+    def _resume(self, ctx: TurnContext) -> list[Reply]:
+        flow = self.active_flow(ctx) or self._draft(ctx)
+        if flow is None:
+            for candidate in self.flows.values():
+                if candidate.has_progress(ctx):
+                    flow = candidate
+                    break
+        if flow is None:
+            return [Reply(self.texts("nothing_to_resume"), self.menu_buttons(ctx))]
+        ctx.conversation.flow = flow.name
+        return [Reply(self.texts("resuming")), *flow.prompt(ctx)]
+
+    def _pause(self, ctx: TurnContext) -> None:
+        """Leave the active flow without losing its answers (/reprendre brings it back)."""
+        ctx.conversation.flow = None
+
+    def _ask_cancel(self, ctx: TurnContext) -> list[Reply]:
+        flow = self.active_flow(ctx) or self._draft(ctx)
+        if flow is None:
+            return [Reply(self.texts("nothing_to_cancel"), self.menu_buttons(ctx))]
+        ctx.conversation.data["_pending"] = f"cancel:{flow.name}"
+        return [Reply(self.texts("cancel_confirm", what=flow.title), self._yes_no_buttons())]
+
+    def _confirmed(self, ctx: TurnContext, pending: str, yes: bool) -> list[Reply]:
+        if pending.startswith("cancel:"):
+            if not yes:
+                return [Reply(self.texts("cancel_kept")), *self._where_we_are(ctx, with_menu=False)]
+            name = pending.split(":", 1)[1]
+            ctx.conversation.data.pop(name, None)
+            if ctx.conversation.flow == name:
+                ctx.conversation.flow = None
+                ctx.conversation.state = None
+            return [Reply(self.texts("cancel_done"), self.menu_buttons(ctx))]
+        if pending == "delete":
+            if not yes:
+                return [Reply("Très bien, je ne supprime rien.", self.menu_buttons(ctx))]
+            ctx.conversation.data.clear()
+            ctx.conversation.flow = None
+            ctx.conversation.state = None
+            ctx.conversation.consent_at = None
+            return [
+                Reply(
+                    "C'est fait : votre brouillon et votre historique sont effacés. Les réponses "
+                    "déjà transmises à l'ARS Bretagne restent détenues par l'ARS.",
+                    self.menu_buttons(ctx),
+                )
+            ]
+        return self._where_we_are(ctx)
+
+    def _after_turn(self, ctx: TurnContext) -> list[Reply]:
+        replies: list[Reply] = []
+        if ctx.finished:
+            finished = ctx.conversation.flow
+            ctx.conversation.flow = None
+            ctx.conversation.state = None
+            if finished and not ctx.next_flow:
+                ctx.finished = False
+        if ctx.next_flow is not None:
+            name, prefill = ctx.next_flow
+            ctx.next_flow = None
+            ctx.finished = False
+            replies += self.open_flow(ctx, name, prefill)
+        return replies
+
+    def _where_we_are(self, ctx: TurnContext, with_menu: bool = True) -> list[Reply]:
+        flow = self.active_flow(ctx)
+        if flow is not None:
+            return flow.prompt(ctx)
+        if with_menu:
+            return [Reply(self.texts("menu_prompt"), self.menu_buttons(ctx))]
+        return []
+
+    # ------------------------------------------------------------------ questions
+    def answer_question(self, ctx: TurnContext, text: str) -> list[Reply]:
+        """Answer a free question from the texts (or abstain) with follow-up buttons."""
+        return self.render_answer(ctx, self.qa.answer(text))
+
+    def render_answer(self, ctx: TurnContext, answer: QAAnswer) -> list[Reply]:
+        buttons: list[list[Button]] = []
+        if answer.abstained:
+            return [Reply(answer.text, self.menu_buttons(ctx))]
+        if answer.more_key:
+            buttons.append([Button(self.texts("buttons.more"), self._link(ctx, f"qa:more:{answer.more_key}"))])
+        for label, key in answer.related[:3]:
+            buttons.append([Button(label[:60], self._link(ctx, f"qa:topic:{key}"))])
+        buttons.append([Button(self.texts("buttons.menu"), "menu:home")])
+        return [Reply(answer.text, buttons)]
+
+    def _link(self, ctx: TurnContext, payload: str) -> str:
+        """A short button payload (Telegram allows 64 bytes) remembered in the conversation."""
+        if len(payload.encode()) <= 60:
+            return payload
+        links: dict[str, str] = ctx.conversation.data.setdefault("_links", {})
+        for short, full in links.items():
+            if full == payload:
+                return short
+        short = f"l:{ctx.conversation.version}.{len(links)}"
+        links[short] = payload
+        while len(links) > MAX_LINKS:
+            links.pop(next(iter(links)))
+        return short
+
+    def _resolve_link(self, ctx: TurnContext, payload: str) -> str:
+        if payload.startswith("l:"):
+            return ctx.conversation.data.get("_links", {}).get(payload, "engine:stale")
+        return payload
+
+    # ------------------------------------------------------------------ menus and privacy
+    def menu_buttons(self, ctx: TurnContext) -> list[list[Button]]:
+        rows = [
+            [Button(self.texts("buttons.question"), "menu:question")],
+            [Button(self.texts("buttons.orientation"), "menu:orientation")],
+            [Button(self.texts("buttons.ami"), "menu:ami")],
+            [Button(self.texts("buttons.contact"), "menu:contact")],
+        ]
+        if self._draft(ctx) is not None and ctx.conversation.flow != AMI_FLOW:
+            rows.insert(0, [Button(self.texts("buttons.resume"), "menu:resume")])
+        return rows
+
+    def _yes_no_buttons(self) -> list[list[Button]]:
+        return [[Button(self.texts("buttons.yes"), "engine:yes"), Button(self.texts("buttons.no"), "engine:no")]]
+
+    def _my_data(self, ctx: TurnContext) -> list[Reply]:
+        conv = ctx.conversation
+        subs = self.store.submissions_of(ctx.user_id)
+        export = {
+            "telegram_user_id": ctx.user_id,
+            "conversation": {
+                "active_flow": conv.flow,
+                "data": {k: v for k, v in conv.data.items() if not k.startswith("_")},
+                "consent_at": conv.consent_at.isoformat() if conv.consent_at else None,
+                "created_at": conv.created_at.isoformat() if conv.created_at else None,
+                "updated_at": conv.updated_at.isoformat() if conv.updated_at else None,
+            },
+            "submissions": [
+                {
+                    "reference": s.reference,
+                    "created_at": s.created_at.isoformat(),
+                    "recipient": s.recipient,
+                    "answers": s.answers,
+                }
+                for s in subs
+            ],
+        }
+        content = json.dumps(export, ensure_ascii=False, indent=2).encode("utf-8")
+        return [
+            Reply(
+                "Voici toutes les données que je conserve sur vous (fichier JSON).",
+                document=Document(
+                    filename="mes-donnees.json",
+                    content=content,
+                    mime_type="application/json",
+                    caption="Vos données",
+                ),
+            ),
+            *self._where_we_are(ctx),
+        ]
+
+
+YES_WORDS = {"oui", "o", "yes", "y", "ok", "d'accord", "daccord", "confirmer", "confirme", "1"}
+NO_WORDS = {"non", "n", "no", "annuler", "2"}
+
+
+def _yes_no(incoming: Incoming) -> bool | None:
+    if incoming.kind == Kind.CHOICE:
+        if incoming.text == "engine:yes":
+            return True
+        if incoming.text == "engine:no":
+            return False
+        return None
+    word = clean_text(incoming.text).lower().strip(" .!")
+    if word in YES_WORDS:
+        return True
+    if word in NO_WORDS:
+        return False
+    return None

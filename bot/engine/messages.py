@@ -1,0 +1,79 @@
+"""The engine's vocabulary: what comes in from an adapter and what goes back out.
+
+Nothing here knows about Telegram or the terminal. Adapters translate their own events into
+`Incoming` and render `Reply` objects with their own means (inline keyboards, numbered lists).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """What the user did."""
+
+    TEXT = "text"  # free text typed by the user
+    COMMAND = "command"  # /start, /ami… (`text` holds the command name without slash, `arg` its argument)
+    CHOICE = "choice"  # a button pressed (`text` holds the button's payload)
+    CONTACT = "contact"  # a shared contact card (`text` holds the phone number)
+    UNSUPPORTED = "unsupported"  # photo, sticker, voice… (`text` holds the media kind)
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One user event, already translated by an adapter."""
+
+    user_id: int
+    kind: Kind
+    text: str = ""
+    arg: str = ""
+    display_name: str = ""
+
+    @classmethod
+    def say(cls, user_id: int, text: str) -> Incoming:
+        return cls(user_id=user_id, kind=Kind.TEXT, text=text)
+
+    @classmethod
+    def command(cls, user_id: int, name: str, arg: str = "") -> Incoming:
+        return cls(user_id=user_id, kind=Kind.COMMAND, text=name.lstrip("/").lower(), arg=arg)
+
+    @classmethod
+    def choose(cls, user_id: int, payload: str) -> Incoming:
+        return cls(user_id=user_id, kind=Kind.CHOICE, text=payload)
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A choice offered to the user. `payload` comes back as an `Incoming` of kind CHOICE."""
+
+    label: str
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A file sent to the user (the filled fiche as PDF, their data as JSON)."""
+
+    filename: str
+    content: bytes
+    mime_type: str
+    caption: str = ""
+
+
+@dataclass(slots=True)
+class Reply:
+    """One message from the bot.
+
+    `text` is plain text (adapters escape it for their medium); `buttons` are rows of buttons.
+    `edit_key`, when set, names a message the adapter may edit in place instead of sending a new
+    one (the objectives multi-select toggles its ☐/☑ this way).
+    """
+
+    text: str
+    buttons: list[list[Button]] = field(default_factory=list)
+    document: Document | None = None
+    edit_key: str | None = None
+
+    def labels(self) -> list[str]:
+        return [b.label for row in self.buttons for b in row]

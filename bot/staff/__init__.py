@@ -1,0 +1,1 @@
+"""ARS staff tools: listing, search, exports, statistics, outbox state, territory overlaps."""

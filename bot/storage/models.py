@@ -1,0 +1,135 @@
+"""Database tables (SQLModel). One row per conversation holds its whole state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Text, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite stores no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(**kw: Any) -> Any:
+    return Field(sa_column=Column(UtcDateTime(), **kw))
+
+
+class Conversation(SQLModel, table=True):
+    """Where a user is: the active flow, its state, the answers given so far."""
+
+    __tablename__ = "conversation"
+
+    user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    flow: str | None = Field(default=None, max_length=64)  # "ami_bretagne", "orientation" or None
+    state: str | None = Field(default=None, max_length=128)  # the flow's current step
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    version: int = Field(default=0)  # optimistic concurrency: bumped on every save
+    consent_at: datetime | None = _ts(nullable=True)
+    reminder_sent_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+
+
+class Submission(SQLModel, table=True):
+    """A completed AMI response, immutable once stored."""
+
+    __tablename__ = "submission"
+    __table_args__ = (UniqueConstraint("reference"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=32, index=True)  # AMI-2026-0007
+    user_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    form_id: str = Field(max_length=64)
+    recipient: str = Field(max_length=320)
+    answers: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # permanent failure (5xx): needs staff attention
+
+
+class OutboxJob(SQLModel, table=True):
+    """An e-mail to send, written in the same transaction as what it is about."""
+
+    __tablename__ = "outbox_job"
+    __table_args__ = (UniqueConstraint("message_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)  # "ars", "copy", "digest"
+    submission_id: int | None = Field(default=None, foreign_key="submission.id", index=True)
+    recipient: str = Field(max_length=320)
+    message_id: str = Field(max_length=255)  # stable Message-ID: the same job never mails twice
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=OutboxStatus.PENDING, max_length=16, index=True)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+    locked_until: datetime | None = _ts(nullable=True)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    sent_at: datetime | None = _ts(nullable=True)
+    delay_notified: bool = Field(default=False)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+
+
+class UserNotice(SQLModel, table=True):
+    """A message for a user produced outside a turn (mail accepted, mail delayed, reminder)."""
+
+    __tablename__ = "user_notice"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+    delivered_at: datetime | None = _ts(nullable=True)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who looked at or exported what (staff access to personal data)."""
+
+    __tablename__ = "audit_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+    actor: str = Field(max_length=64)  # "telegram:123", "cli"
+    action: str = Field(max_length=64)
+    target: str = Field(default="", max_length=255)

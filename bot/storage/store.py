@@ -1,0 +1,334 @@
+"""The one place that talks to the database.
+
+A *turn* is one incoming user event handled inside one database transaction that holds a lock
+on that user's conversation row: PostgreSQL `SELECT … FOR UPDATE`, SQLite `BEGIN IMMEDIATE`.
+Two instances receiving the same user's updates therefore apply them one after the other, and
+whatever a turn writes (answers, a submission and its e-mail job) commits together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, func, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm.attributes import flag_modified
+from sqlmodel import Session, SQLModel, create_engine, select
+
+from bot.storage.models import (
+    AuditEntry,
+    Conversation,
+    OutboxJob,
+    OutboxStatus,
+    Submission,
+    UserNotice,
+    utcnow,
+)
+
+Clock = Callable[[], datetime]
+
+
+class ConversationLocked(RuntimeError):
+    """Raised when a conversation row could not be locked in time."""
+
+
+def make_engine(database_url: str) -> Engine:
+    """Create an SQLAlchemy engine with the settings each backend needs for safe turns."""
+    if database_url.startswith("sqlite"):
+        path = database_url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            database_url, connect_args={"check_same_thread": False, "timeout": 30}
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    url = database_url
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+@dataclass
+class Turn:
+    """What a turn works on: the locked conversation and the open transaction."""
+
+    session: Session
+    conversation: Conversation
+    store: Store
+
+    def changed(self) -> None:
+        """Mark the conversation's JSON data as modified (it is mutated in place)."""
+        flag_modified(self.conversation, "data")
+
+
+class Store:
+    """Repository over the tables of `bot.storage.models`."""
+
+    def __init__(self, engine: Engine, clock: Clock = utcnow) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.is_postgres = engine.dialect.name == "postgresql"
+
+    @classmethod
+    def from_url(cls, database_url: str, clock: Clock = utcnow) -> Store:
+        return cls(make_engine(database_url), clock)
+
+    def create_all(self) -> None:
+        """Create the tables directly (tests and throwaway databases; production uses migrate)."""
+        SQLModel.metadata.create_all(self.engine)
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    # --- conversations -------------------------------------------------------------------
+    @contextmanager
+    def turn(self, user_id: int) -> Iterator[Turn]:
+        """Lock the user's conversation for one turn; commit everything at the end."""
+        with self.session() as session:
+            conv = self._lock_conversation(session, user_id)
+            turn = Turn(session=session, conversation=conv, store=self)
+            try:
+                yield turn
+                conv.version += 1
+                conv.updated_at = self.clock()
+                turn.changed()
+                session.add(conv)
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def _lock_conversation(self, session: Session, user_id: int) -> Conversation:
+        stmt = select(Conversation).where(Conversation.user_id == user_id)
+        if self.is_postgres:
+            from sqlalchemy.dialects.postgresql import insert
+
+            session.exec(  # type: ignore[call-overload]
+                insert(Conversation)
+                .values(user_id=user_id, data={}, version=0, created_at=self.clock(),
+                        updated_at=self.clock())
+                .on_conflict_do_nothing(index_elements=["user_id"])
+            )
+            stmt = stmt.with_for_update()
+        conv = session.exec(stmt).first()
+        if conv is None:
+            now = self.clock()
+            conv = Conversation(user_id=user_id, data={}, created_at=now, updated_at=now)
+            session.add(conv)
+            session.flush()
+        return conv
+
+    def get_conversation(self, user_id: int) -> Conversation | None:
+        with self.session() as session:
+            return session.get(Conversation, user_id)
+
+    def delete_conversation(self, user_id: int) -> None:
+        with self.session() as session:
+            conv = session.get(Conversation, user_id)
+            if conv is not None:
+                session.delete(conv)
+            session.commit()
+
+    # --- submissions and their e-mail jobs ---------------------------------------------------
+    def add_submission(
+        self,
+        session: Session,
+        *,
+        user_id: int,
+        form_id: str,
+        recipient: str,
+        answers: dict[str, Any],
+        prefix: str = "AMI",
+    ) -> Submission:
+        """Insert a submission with its reference (PREFIX-YEAR-NNNN) in the caller's transaction."""
+        now = self.clock()
+        sub = Submission(
+            reference=f"PENDING-{user_id}-{now.timestamp()}",
+            user_id=user_id,
+            form_id=form_id,
+            recipient=recipient,
+            answers=answers,
+            created_at=now,
+        )
+        session.add(sub)
+        session.flush()
+        sub.reference = f"{prefix}-{now.year}-{sub.id:04d}"
+        session.add(sub)
+        session.flush()
+        return sub
+
+    def add_outbox_job(
+        self,
+        session: Session,
+        *,
+        kind: str,
+        recipient: str,
+        message_id: str,
+        submission_id: int | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> OutboxJob:
+        """Queue an e-mail in the caller's transaction (the transactional outbox)."""
+        job = OutboxJob(
+            kind=kind,
+            recipient=recipient,
+            message_id=message_id,
+            submission_id=submission_id,
+            payload=payload or {},
+            next_attempt_at=self.clock(),
+            created_at=self.clock(),
+        )
+        session.add(job)
+        session.flush()
+        return job
+
+    def submissions(self) -> list[Submission]:
+        with self.session() as session:
+            return list(session.exec(select(Submission).order_by(Submission.id)))  # type: ignore[arg-type]
+
+    def submission(self, reference_or_id: str | int) -> Submission | None:
+        with self.session() as session:
+            if isinstance(reference_or_id, int) or str(reference_or_id).isdigit():
+                return session.get(Submission, int(reference_or_id))
+            ref = str(reference_or_id).strip().upper()
+            return session.exec(select(Submission).where(Submission.reference == ref)).first()
+
+    def submissions_of(self, user_id: int) -> list[Submission]:
+        with self.session() as session:
+            stmt = select(Submission).where(Submission.user_id == user_id).order_by(Submission.id)  # type: ignore[arg-type]
+            return list(session.exec(stmt))
+
+    # --- outbox --------------------------------------------------------------------------
+    def claim_jobs(self, limit: int = 10, lease: timedelta = timedelta(minutes=5)) -> list[OutboxJob]:
+        """Take due jobs for sending, leasing them so that no other worker takes them meanwhile."""
+        now = self.clock()
+        with self.session() as session:
+            stmt = (
+                select(OutboxJob)
+                .where(OutboxJob.status == OutboxStatus.PENDING)
+                .where(OutboxJob.next_attempt_at <= now)
+                .where((OutboxJob.locked_until.is_(None)) | (OutboxJob.locked_until < now))  # type: ignore[union-attr,operator]
+                .order_by(OutboxJob.id)  # type: ignore[arg-type]
+                .limit(limit)
+            )
+            if self.is_postgres:
+                stmt = stmt.with_for_update(skip_locked=True)
+            jobs = list(session.exec(stmt))
+            for job in jobs:
+                job.locked_until = now + lease
+                session.add(job)
+            session.commit()
+            return jobs
+
+    def finish_job(
+        self,
+        job_id: int,
+        *,
+        status: OutboxStatus,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+        notice: tuple[int, str] | None = None,
+        delay_notified: bool | None = None,
+    ) -> None:
+        """Record a send attempt's outcome (and a notice for the user) in one transaction."""
+        now = self.clock()
+        with self.session() as session:
+            job = session.get(OutboxJob, job_id)
+            if job is None:
+                return
+            job.attempts += 1
+            job.locked_until = None
+            job.status = status
+            job.last_error = error
+            if status == OutboxStatus.SENT:
+                job.sent_at = now
+            if retry_at is not None:
+                job.next_attempt_at = retry_at
+            if delay_notified is not None:
+                job.delay_notified = delay_notified
+            session.add(job)
+            if notice is not None:
+                session.add(UserNotice(user_id=notice[0], text=notice[1], created_at=now))
+            session.commit()
+
+    def jobs(self, status: str | None = None) -> list[OutboxJob]:
+        with self.session() as session:
+            stmt = select(OutboxJob).order_by(OutboxJob.id)  # type: ignore[arg-type]
+            if status:
+                stmt = stmt.where(OutboxJob.status == status)
+            return list(session.exec(stmt))
+
+    def requeue_job(self, job_id: int) -> bool:
+        """Put a job back in the queue now (staff "resend")."""
+        with self.session() as session:
+            result = session.exec(  # type: ignore[call-overload]
+                update(OutboxJob)
+                .where(OutboxJob.id == job_id)
+                .values(status=OutboxStatus.PENDING, next_attempt_at=self.clock(), locked_until=None)
+            )
+            session.commit()
+            return bool(result.rowcount)
+
+    # --- notices -------------------------------------------------------------------------
+    def add_notice(self, user_id: int, text: str, session: Session | None = None) -> None:
+        if session is not None:
+            session.add(UserNotice(user_id=user_id, text=text, created_at=self.clock()))
+            return
+        with self.session() as own:
+            own.add(UserNotice(user_id=user_id, text=text, created_at=self.clock()))
+            own.commit()
+
+    def pending_notices(self, limit: int = 50) -> list[UserNotice]:
+        with self.session() as session:
+            stmt = (
+                select(UserNotice)
+                .where(UserNotice.delivered_at.is_(None))  # type: ignore[union-attr]
+                .order_by(UserNotice.id)  # type: ignore[arg-type]
+                .limit(limit)
+            )
+            return list(session.exec(stmt))
+
+    def mark_notice_delivered(self, notice_id: int) -> bool:
+        """Mark a notice delivered; False if another instance already did."""
+        with self.session() as session:
+            result = session.exec(  # type: ignore[call-overload]
+                update(UserNotice)
+                .where(UserNotice.id == notice_id)
+                .where(UserNotice.delivered_at.is_(None))  # type: ignore[union-attr]
+                .values(delivered_at=self.clock())
+            )
+            session.commit()
+            return bool(result.rowcount)
+
+    # --- audit ---------------------------------------------------------------------------
+    def audit(self, actor: str, action: str, target: str = "") -> None:
+        with self.session() as session:
+            session.add(AuditEntry(actor=actor, action=action, target=target[:255], at=self.clock()))
+            session.commit()
+
+    def audit_entries(self) -> list[AuditEntry]:
+        with self.session() as session:
+            return list(session.exec(select(AuditEntry).order_by(AuditEntry.id)))  # type: ignore[arg-type]
+
+    def count(self, model: type[SQLModel]) -> int:
+        with self.session() as session:
+            return int(session.exec(select(func.count()).select_from(model)).one())  # type: ignore[call-overload]
