@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(PY) -m bot migrate
 	$(PY) -m bot run
 
 test: $(STAMP)

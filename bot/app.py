@@ -51,6 +51,10 @@ def build_app(
         store = Store.from_url(settings.database_url, clock) if clock else Store.from_url(settings.database_url)
     if create_schema:
         store.create_all()
+    else:
+        from bot.storage.migrations import ensure_migrated
+
+        ensure_migrated(store.engine)
     qa = qa or QAService.load()
     engine = DialogueEngine(store=store, qa=qa, settings=settings, clock=clock)
     app = App(settings=settings, store=store, qa=qa, engine=engine)

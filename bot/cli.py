@@ -58,21 +58,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=getattr(logging, settings.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if args.command == "chat":
-        return _chat(settings, args.user)
-    if args.command == "run":
-        if not settings.telegram_bot_token:
-            sys.stderr.write(NO_TOKEN + "\n")
-            return _chat(settings, 1)
-        from bot.adapters.telegram import run_telegram
-
-        return run_telegram(settings, webhook=args.webhook)
     if args.command == "migrate":
         from bot.storage.migrations import upgrade
 
         upgrade(settings.database_url)
         print("Base de données à jour.")
         return 0
+    from bot.storage.migrations import DatabaseNotMigrated
+
+    try:
+        return _dispatch(settings, args)
+    except DatabaseNotMigrated as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 3
+
+
+def _dispatch(settings: object, args: argparse.Namespace) -> int:
+    if args.command == "chat":
+        return _chat(settings, args.user)
+    if args.command == "run":
+        if not settings.telegram_bot_token:  # type: ignore[attr-defined]
+            sys.stderr.write(NO_TOKEN + "\n")
+            return _chat(settings, 1)
+        from bot.adapters.telegram import run_telegram
+
+        return run_telegram(settings, webhook=args.webhook)
     if args.command == "diagram":
         from bot.engine.diagram import write_diagrams
 
