@@ -48,7 +48,11 @@ def build_app(
 
     settings = settings or Settings()
     if store is None:
-        store = Store.from_url(settings.database_url, clock) if clock else Store.from_url(settings.database_url)
+        store = (
+            Store.from_url(settings.database_url, clock)
+            if clock
+            else Store.from_url(settings.database_url)
+        )
     if create_schema:
         store.create_all()
     else:

@@ -23,7 +23,9 @@ En attendant, voici le bot dans le terminal (même dialogues, même base de donn
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bot", description="Bot ESP / CPTS — ARS Bretagne")
+    parser = argparse.ArgumentParser(
+        prog="python -m bot", description="Bot ESP / CPTS — ARS Bretagne"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="le bot sur Telegram (ou la console sans jeton)")

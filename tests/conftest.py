@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,6 +38,8 @@ def clock() -> FakeClock:
 def postgres() -> Iterator[PostgresCluster]:
     """A throwaway PostgreSQL cluster on a free loopback port (skips if no server binaries)."""
     if find_pg_bin() is None:
+        if os.environ.get("REQUIRE_POSTGRES"):
+            pytest.fail("REQUIRE_POSTGRES is set but no PostgreSQL server binaries were found")
         pytest.skip("PostgreSQL server binaries not found (.ci/run installs them)")
     with PostgresCluster.start() as cluster:
         yield cluster

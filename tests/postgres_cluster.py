@@ -27,7 +27,11 @@ def find_pg_bin() -> Path | None:
     if which:
         candidates.append(str(Path(which).resolve().parent))
     for candidate in candidates:
-        if candidate and (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
+        if (
+            candidate
+            and (Path(candidate) / "initdb").exists()
+            and (Path(candidate) / "pg_ctl").exists()
+        ):
             return Path(candidate)
     return None
 
@@ -96,7 +100,9 @@ class PostgresCluster:
 
     def stop(self) -> None:
         subprocess.run(
-            self._cmd(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"),
+            self._cmd(
+                str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"
+            ),
             capture_output=True,
         )
         for _ in range(20):
@@ -109,6 +115,9 @@ class PostgresCluster:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()

@@ -43,7 +43,9 @@ class ConsoleSession:
         stripped = text.strip()
         if stripped.startswith("/") and len(stripped) > 1:
             name, _, arg = stripped[1:].partition(" ")
-            return Incoming(self.user_id, Kind.COMMAND, name.lower(), arg.strip(), self.display_name)
+            return Incoming(
+                self.user_id, Kind.COMMAND, name.lower(), arg.strip(), self.display_name
+            )
         if stripped.isdigit() and 1 <= int(stripped) <= len(self.buttons):
             return Incoming(self.user_id, Kind.CHOICE, self.buttons[int(stripped) - 1].payload)
         folded = stripped.casefold()

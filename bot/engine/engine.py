@@ -175,7 +175,9 @@ class DialogueEngine:
         name = ctx.conversation.flow
         return self.flows.get(name) if name else None
 
-    def open_flow(self, ctx: TurnContext, name: str, prefill: dict[str, Any] | None = None) -> list[Reply]:
+    def open_flow(
+        self, ctx: TurnContext, name: str, prefill: dict[str, Any] | None = None
+    ) -> list[Reply]:
         """Start a flow, or resume it where the user left it if answers were already given."""
         flow = self.flows.get(name)
         if flow is None:
@@ -290,7 +292,9 @@ class DialogueEngine:
         if answer.abstained:
             return [Reply(answer.text, self.menu_buttons(ctx))]
         if answer.more_key:
-            buttons.append([Button(self.texts("buttons.more"), self._link(ctx, f"qa:more:{answer.more_key}"))])
+            buttons.append(
+                [Button(self.texts("buttons.more"), self._link(ctx, f"qa:more:{answer.more_key}"))]
+            )
         for label, key in answer.related[:3]:
             buttons.append([Button(label[:60], self._link(ctx, f"qa:topic:{key}"))])
         buttons.append([Button(self.texts("buttons.menu"), "menu:home")])
@@ -328,7 +332,12 @@ class DialogueEngine:
         return rows
 
     def _yes_no_buttons(self) -> list[list[Button]]:
-        return [[Button(self.texts("buttons.yes"), "engine:yes"), Button(self.texts("buttons.no"), "engine:no")]]
+        return [
+            [
+                Button(self.texts("buttons.yes"), "engine:yes"),
+                Button(self.texts("buttons.no"), "engine:no"),
+            ]
+        ]
 
     def _my_data(self, ctx: TurnContext) -> list[Reply]:
         conv = ctx.conversation

@@ -14,7 +14,9 @@ class Kind(StrEnum):
     """What the user did."""
 
     TEXT = "text"  # free text typed by the user
-    COMMAND = "command"  # /start, /ami… (`text` holds the command name without slash, `arg` its argument)
+    COMMAND = (
+        "command"  # /start, /ami… (`text` holds the command name without slash, `arg` its argument)
+    )
     CHOICE = "choice"  # a button pressed (`text` holds the button's payload)
     CONTACT = "contact"  # a shared contact card (`text` holds the phone number)
     UNSUPPORTED = "unsupported"  # photo, sticker, voice… (`text` holds the media kind)

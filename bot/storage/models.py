@@ -127,9 +127,7 @@ class AuditEntry(SQLModel, table=True):
     __tablename__ = "audit_entry"
 
     id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
-    )
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False))
     actor: str = Field(max_length=64)  # "telegram:123", "cli"
     action: str = Field(max_length=64)
     target: str = Field(default="", max_length=255)

@@ -125,8 +125,13 @@ class Store:
 
             session.exec(  # type: ignore[call-overload]
                 insert(Conversation)
-                .values(user_id=user_id, data={}, version=0, created_at=self.clock(),
-                        updated_at=self.clock())
+                .values(
+                    user_id=user_id,
+                    data={},
+                    version=0,
+                    created_at=self.clock(),
+                    updated_at=self.clock(),
+                )
                 .on_conflict_do_nothing(index_elements=["user_id"])
             )
             stmt = stmt.with_for_update()
@@ -218,7 +223,9 @@ class Store:
             return list(session.exec(stmt))
 
     # --- outbox --------------------------------------------------------------------------
-    def claim_jobs(self, limit: int = 10, lease: timedelta = timedelta(minutes=5)) -> list[OutboxJob]:
+    def claim_jobs(
+        self, limit: int = 10, lease: timedelta = timedelta(minutes=5)
+    ) -> list[OutboxJob]:
         """Take due jobs for sending, leasing them so that no other worker takes them meanwhile."""
         now = self.clock()
         with self.session() as session:
@@ -283,7 +290,9 @@ class Store:
             result = session.exec(  # type: ignore[call-overload]
                 update(OutboxJob)
                 .where(OutboxJob.id == job_id)
-                .values(status=OutboxStatus.PENDING, next_attempt_at=self.clock(), locked_until=None)
+                .values(
+                    status=OutboxStatus.PENDING, next_attempt_at=self.clock(), locked_until=None
+                )
             )
             session.commit()
             return bool(result.rowcount)
@@ -322,7 +331,9 @@ class Store:
     # --- audit ---------------------------------------------------------------------------
     def audit(self, actor: str, action: str, target: str = "") -> None:
         with self.session() as session:
-            session.add(AuditEntry(actor=actor, action=action, target=target[:255], at=self.clock()))
+            session.add(
+                AuditEntry(actor=actor, action=action, target=target[:255], at=self.clock())
+            )
             session.commit()
 
     def audit_entries(self) -> list[AuditEntry]:
