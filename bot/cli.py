@@ -6,7 +6,6 @@ Imports are lazy so that `ask` starts fast (it loads only the knowledge base).
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -56,9 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bot.config import Settings
 
     settings = Settings()
-    logging.basicConfig(
-        level=getattr(logging, settings.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    from bot.logsetup import configure_logging
+
+    configure_logging(
+        settings.log_level,
+        secrets=[settings.telegram_bot_token, settings.smtp_password, settings.webhook_secret],
     )
     if args.command == "migrate":
         from bot.storage.migrations import upgrade
