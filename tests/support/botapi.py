@@ -409,7 +409,6 @@ def parse_markdown_v2(text: str) -> tuple[str, list[dict[str, Any]]]:
 
     while i < n:
         char = text[i]
-        byte_off = _byte_offset(text, i)
         if char == "\\":
             if i + 1 < n and ord(text[i + 1]) < 127:
                 emit(text[i + 1])
@@ -433,7 +432,7 @@ def parse_markdown_v2(text: str) -> tuple[str, list[dict[str, Any]]]:
             if j >= n:
                 kind = "Pre" if fence else "Code"
                 raise EntityParseError(
-                    f"Can't parse entities: can't find end of {kind} entity at byte offset {byte_off}"
+                    f"Can't parse entities: can't find end of {kind} entity at byte offset {_byte_offset(text, i)}"
                 )
             body = "".join(chunk)
             language = ""
@@ -455,7 +454,7 @@ def parse_markdown_v2(text: str) -> tuple[str, list[dict[str, Any]]]:
             i = j + len(delim)
             continue
         if char == "[":
-            link_stack.append((pos, byte_off))
+            link_stack.append((pos, i))
             i += 1
             continue
         if char == "]" and link_stack:
@@ -476,7 +475,7 @@ def parse_markdown_v2(text: str) -> tuple[str, list[dict[str, Any]]]:
                 end += 1
             if end >= n:
                 raise EntityParseError(
-                    f"Can't parse entities: can't find end of a url at byte offset {byte_off}"
+                    f"Can't parse entities: can't find end of a url at byte offset {_byte_offset(text, i)}"
                 )
             if pos > start:
                 entities.append(
@@ -508,7 +507,7 @@ def parse_markdown_v2(text: str) -> tuple[str, list[dict[str, Any]]]:
                         {"type": _MDV2_MARKERS[marker], "offset": start, "length": pos - start}
                     )
             else:
-                stack.append((marker, pos, byte_off))
+                stack.append((marker, pos, i))
             i += len(marker)
             continue
         if char in _MDV2_RESERVED:
@@ -519,14 +518,15 @@ def parse_markdown_v2(text: str) -> tuple[str, list[dict[str, Any]]]:
         emit(char)
         i += 1
     if stack:
-        marker, _, byte_off = stack[-1]
+        marker, _, index = stack[-1]
         raise EntityParseError(
             f"Can't parse entities: can't find end of {_MDV2_NAMES[_MDV2_MARKERS[marker]]} "
-            f"entity at byte offset {byte_off}"
+            f"entity at byte offset {_byte_offset(text, index)}"
         )
     if link_stack:
         raise EntityParseError(
-            f"Can't parse entities: can't find end of a text URL at byte offset {link_stack[-1][1]}"
+            f"Can't parse entities: can't find end of a text URL at byte offset "
+            f"{_byte_offset(text, link_stack[-1][1])}"
         )
     entities.sort(key=lambda e: (e["offset"], -e["length"]))
     return "".join(out), entities
@@ -829,6 +829,7 @@ class BotApiServer:
         self._commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._menu_buttons: dict[int | None, dict[str, Any]] = {}
         self._bot_texts: dict[str, dict[str, str]] = {}
+        self._handles: dict[int, ChatHandle] = {}
 
         self._update_ids = itertools.count(1)
         self._pending: deque[dict[str, Any]] = deque()
@@ -1119,7 +1120,7 @@ class BotApiServer:
         *,
         is_premium: bool | None = None,
     ) -> UserHandle:
-        """Create (or return) a user with a private chat with the bot."""
+        """Create a user with a private chat with the bot (same id → same handle)."""
         if user_id not in self._users:
             user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name}
             if last_name:
@@ -1137,7 +1138,10 @@ class BotApiServer:
             if username:
                 chat["username"] = username
             self._chats[user_id] = _ChatState(chat, user_id=user_id)
-        return UserHandle(self, user_id)
+            self._handles[user_id] = UserHandle(self, user_id)
+        handle = self._handles[user_id]
+        assert isinstance(handle, UserHandle)
+        return handle
 
     def group(
         self, chat_id: int = -100123, title: str = "Group", *, supergroup: bool | None = None
@@ -1147,7 +1151,10 @@ class BotApiServer:
             is_super = str(chat_id).startswith("-100") if supergroup is None else supergroup
             chat = {"id": chat_id, "type": "supergroup" if is_super else "group", "title": title}
             self._chats[chat_id] = _ChatState(chat)
-        return GroupHandle(self, chat_id)
+            self._handles[chat_id] = GroupHandle(self, chat_id)
+        handle = self._handles[chat_id]
+        assert isinstance(handle, GroupHandle)
+        return handle
 
     def _chat(self, chat_id: Any) -> _ChatState:
         if isinstance(chat_id, str):
