@@ -1,0 +1,210 @@
+"""The filled AMI fiche as a PDF (fpdf2), laid out like the ARS Bretagne form."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+
+from fpdf import FPDF
+from fpdf.enums import XPos, YPos
+
+from bot.mail import fiche as F
+from bot.storage.models import Submission
+
+FONTS_DIR = Path(__file__).resolve().parent / "fonts"
+REGULAR = FONTS_DIR / "DejaVuSans.ttf"
+BOLD = FONTS_DIR / "DejaVuSans-Bold.ttf"
+INVISIBLE = re.compile(
+    r"[\u0000-\u0008\u000b-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+)
+CP1252_EXTRA = {
+    "’": "'", "‘": "'", "“": '"', "”": '"', "«": '"', "»": '"', "–": "-", "—": "-",
+    "…": "...", "œ": "oe", "Œ": "OE", "€": "EUR", "\u202f": " ", "\u00a0": " ", "·": "-",
+}  # fmt: skip
+NAVY = (0, 51, 102)
+
+
+@lru_cache(maxsize=1)
+def _font_charset() -> frozenset[int]:
+    """Code points the vendored font can draw (empty when the font files are missing)."""
+    if not (REGULAR.exists() and BOLD.exists()):
+        return frozenset()
+    try:
+        from fontTools.ttLib import TTFont
+
+        with TTFont(str(REGULAR), lazy=True) as font:
+            return frozenset(font.getBestCmap())
+    except Exception:  # an unreadable font: fall back to the core fonts
+        return frozenset()
+
+
+def _clean(text: str) -> str:
+    return INVISIBLE.sub("", unicodedata.normalize("NFC", text)).replace("\t", "    ")
+
+
+def for_unicode_font(text: str, charset: frozenset[int]) -> str:
+    """Keep what the font draws; anything else (emoji, scripts it lacks) becomes "?"."""
+    return "".join(c if ord(c) in charset or c == "\n" else "?" for c in _clean(text))
+
+
+def for_core_font(text: str) -> str:
+    """Transliterate to latin-1 for the PDF core fonts (no font file available)."""
+    out = []
+    for c in _clean(text):
+        c = CP1252_EXTRA.get(c, c)
+        if len(c) == 1 and ord(c) > 255:
+            base = unicodedata.normalize("NFKD", c).encode("latin-1", "ignore").decode("latin-1")
+            c = "".join(ch for ch in base if not unicodedata.combining(ch)) or "?"
+        out.append(c)
+    return "".join(out)
+
+
+class FichePDF(FPDF):
+    """An A4 page with the ARS header and a footer carrying the reference."""
+
+    def __init__(self, reference: str, unicode_font: bool) -> None:
+        super().__init__(format="A4")
+        self.reference = reference
+        self.charset = _font_charset() if unicode_font else frozenset()
+        self.family = "DejaVu" if self.charset else "Helvetica"
+        if self.charset:
+            self.add_font("DejaVu", "", str(REGULAR))
+            self.add_font("DejaVu", "B", str(BOLD))
+        self.set_margins(18, 16, 18)
+        self.set_auto_page_break(True, margin=18)
+        self.set_title(self.t(f"{F.TITLE} — {F.SUBTITLE} — {reference}"))
+        self.set_author(F.ISSUER)
+        self.set_creator("Bot ESP / CPTS")
+
+    def t(self, text: str) -> str:
+        return for_unicode_font(text, self.charset) if self.charset else for_core_font(text)
+
+    def font(self, size: float, bold: bool = False) -> None:
+        self.set_font(self.family, "B" if bold else "", size)
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.font(8)
+        self.set_text_color(90, 90, 90)
+        self.cell(
+            0, 5, self.t(f"Réponse {self.reference} — page {self.page_no()}/{{nb}}"), align="C"
+        )
+        self.set_text_color(0, 0, 0)
+
+    def para(self, text: str, size: float = 10, bold: bool = False, h: float = 5) -> None:
+        self.font(size, bold)
+        self.multi_cell(0, h, self.t(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+    def section(self, title: str) -> None:
+        if self.get_y() > self.h - 45:
+            self.add_page()
+        self.ln(3)
+        self.set_fill_color(*NAVY)
+        self.set_text_color(255, 255, 255)
+        self.font(11.5, bold=True)
+        self.cell(0, 7, self.t(title), fill=True, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.set_text_color(0, 0, 0)
+        self.ln(1.5)
+
+    def hint(self, text: str) -> None:
+        self.set_text_color(70, 70, 70)
+        self.para(text, size=9, h=4.5)
+        self.set_text_color(0, 0, 0)
+
+    def checkbox(self, checked: bool, label: str) -> None:
+        size, x, y = 4.2, self.l_margin + 2, self.get_y() + 0.9
+        self.set_draw_color(0, 0, 0)
+        self.set_line_width(0.3)
+        self.rect(x, y, size, size)
+        if checked:
+            self.set_line_width(0.5)
+            self.line(x + 0.8, y + 0.8, x + size - 0.8, y + size - 0.8)
+            self.line(x + 0.8, y + size - 0.8, x + size - 0.8, y + 0.8)
+            self.set_line_width(0.3)
+        self.set_x(x + size + 3)
+        self.font(10, bold=checked)
+        self.multi_cell(0, 6, self.t(label), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+    def answer(self, text: str) -> None:
+        self.para(text or F.NOT_GIVEN, size=10)
+
+
+def render_fiche_pdf(submission: Submission, *, unicode_font: bool = True) -> bytes:
+    """The filled fiche as PDF bytes (also sent in the Telegram chat)."""
+    fiche = F.build_fiche(submission)
+    pdf = FichePDF(fiche.reference, unicode_font)
+    pdf.alias_nb_pages()
+    pdf.add_page()
+
+    pdf.font(10, bold=True)
+    pdf.set_text_color(*NAVY)
+    pdf.cell(90, 6, pdf.t(F.ISSUER))
+    pdf.font(9)
+    pdf.cell(
+        0, 6, pdf.t(f"Réponse {fiche.reference}"), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT
+    )
+    pdf.cell(90, 5, pdf.t("Direction Adjointe des Soins de Proximité et Formations en Santé"))
+    pdf.cell(
+        0, 5, pdf.t(f"Reçue le {fiche.submitted}"), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT
+    )
+    pdf.ln(5)
+    pdf.font(14, bold=True)
+    pdf.multi_cell(0, 7, pdf.t(F.TITLE), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.font(12, bold=True)
+    pdf.multi_cell(0, 6.5, pdf.t(F.SUBTITLE), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_text_color(0, 0, 0)
+    pdf.font(9)
+    pdf.multi_cell(
+        0,
+        5,
+        pdf.t(f"A retourner à : {F.RETURN_TO}"),
+        align="C",
+        new_x=XPos.LMARGIN,
+        new_y=YPos.NEXT,
+    )
+
+    pdf.section("Professionnels/Structures")
+    pdf.para(f"{F.ACTORS_HEADING} :", bold=True)
+    pdf.hint(F.ACTORS_HINT)
+    for i, actor in enumerate(fiche.actors, 1):
+        pdf.para(f"{i}. {fiche.actor_line(actor)}")
+    if not fiche.actors:
+        pdf.answer("")
+    pdf.ln(2)
+    pdf.para(f"{F.REFERENTS_HEADING} :", bold=True)
+    pdf.hint(F.REFERENTS_HINT)
+    for i, referent in enumerate(fiche.referents, 1):
+        pdf.para(f"{i}. {fiche.referent_line(referent)}")
+    if not fiche.referents:
+        pdf.answer("")
+
+    pdf.section("Objectifs attendus")
+    pdf.hint("(Case à cocher)")
+    for checked, label in fiche.objectives:
+        pdf.checkbox(checked, label)
+
+    pdf.section("Contexte")
+    pdf.hint(F.CONTEXT_HINT)
+    pdf.answer(fiche.context)
+
+    pdf.section("Territoire de projet")
+    pdf.hint(F.TERRITORY_HINT)
+    pdf.answer(fiche.territory)
+
+    pdf.section("Calendrier")
+    pdf.hint(F.CALENDAR_HINT)
+    calendar = fiche.calendar
+    if fiche.calendar_date:
+        calendar = (
+            f"{calendar} (compris : {fiche.calendar_date})" if calendar else fiche.calendar_date
+        )
+    pdf.answer(calendar)
+
+    if fiche.flags:
+        pdf.section("Points à vérifier")
+        pdf.hint("Réponses conservées telles que saisies, à vérifier :")
+        for flag in fiche.flags:
+            pdf.para(f"• {flag['field']} : « {flag['value']} » — {flag['reason']}")
+    return bytes(pdf.output())

@@ -1,0 +1,179 @@
+"""The e-mails the ARS secretariat (and the respondent) receive, rendered at send time."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from bot.config import Settings
+from bot.mail import fiche as F
+from bot.mail.outbox import KIND_ARS, KIND_COPY, valid_address
+from bot.mail.pdf import render_fiche_pdf
+from bot.staff.overlaps import Overlap
+from bot.storage.models import Submission
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+_text_env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=False,
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_html_env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=True,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
+
+
+def render_text(template: str, **context: Any) -> str:
+    return _text_env.get_template(template).render(**context)
+
+
+def render_html(template: str, **context: Any) -> str:
+    return _html_env.get_template(template).render(**context)
+
+
+def header_text(text: str, limit: int = 80) -> str:
+    """One line, no control or bidi characters, at most `limit` characters."""
+    text = " ".join(HEADER_UNSAFE.sub(" ", text).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def safe_filename(name: str, default: str = "fichier", limit: int = 80) -> str:
+    """ASCII letters, digits, dot, dash and underscore only: no path, no emoji, no RTL mark."""
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not re.fullmatch(r"[A-Za-z0-9]{1,5}", ext):
+        stem, ext = name, ""
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
+    ascii_stem = re.sub(r"[^A-Za-z0-9_-]+", "-", ascii_stem).strip("-_.")
+    ascii_stem = re.sub(r"-{2,}", "-", ascii_stem)[:limit].strip("-_") or default
+    return f"{ascii_stem}.{ext.lower()}" if ext else ascii_stem
+
+
+def subject_for(submission: Submission) -> str:
+    """ "[AMI CPTS] AMI-2026-0007 — <territory or first commune> — <first actor>"."""
+    fiche = F.build_fiche(submission)
+    where = header_text(fiche.territory or fiche.first_commune or F.NOT_GIVEN, 70)
+    who = header_text(fiche.first_actor or "acteur non précisé", 60)
+    return f"[AMI CPTS] {header_text(submission.reference, 32)} — {where} — {who}"
+
+
+def reply_to_addresses(submission: Submission) -> tuple[list[str], list[str]]:
+    """The referents' addresses usable in Reply-To, and those skipped as malformed."""
+    good: list[str] = []
+    skipped: list[str] = []
+    for referent in (submission.answers or {}).get("referents") or []:
+        raw = str(referent.get("email") or "").strip() if isinstance(referent, dict) else ""
+        if not raw:
+            continue
+        address = valid_address(raw)
+        if address and address.lower() not in {g.lower() for g in good}:
+            good.append(address)
+        elif not address:
+            skipped.append(raw)
+    return good, skipped
+
+
+def submission_json(submission: Submission) -> bytes:
+    """The response as JSON for import (the answers exactly as stored)."""
+    data = {
+        "reference": submission.reference,
+        "form_id": submission.form_id,
+        "created_at": submission.created_at.isoformat() if submission.created_at else None,
+        "answers": submission.answers,
+    }
+    return json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def mail_address(value: str, display: str = "") -> Address:
+    name, addr = parseaddr(value)
+    return Address(display_name=header_text(display or name, 60), addr_spec=addr or value)
+
+
+def build_submission_message(
+    submission: Submission,
+    settings: Settings,
+    *,
+    kind: str = KIND_ARS,
+    recipient: str | None = None,
+    message_id: str,
+    overlaps: list[Overlap] | None = None,
+    now: Any = None,
+) -> EmailMessage:
+    """The ARS e-mail (or the respondent's copy): text and HTML bodies, PDF, JSON and CSV."""
+    from bot.staff.export import rows_to_csv, submission_row
+
+    fiche = F.build_fiche(submission)
+    reply_to, skipped = reply_to_addresses(submission)
+    is_copy = kind == KIND_COPY
+    context = {
+        "fiche": fiche,
+        "kind": kind,
+        "is_copy": is_copy,
+        # Other responses' names and territories go to the ARS only, never to a respondent.
+        "overlaps": [] if is_copy else (overlaps or []),
+        "skipped_reply_to": skipped,
+        "ars_mailbox": settings.ars_mailbox,
+        "ars_contact": F.ARS_CONTACT,
+        "title": F.TITLE,
+        "subtitle": F.SUBTITLE,
+        "hints": {
+            "actors": F.ACTORS_HEADING,
+            "referents": F.REFERENTS_HEADING,
+            "context": F.CONTEXT_HINT,
+            "territory": F.TERRITORY_HINT,
+            "calendar": F.CALENDAR_HINT,
+        },
+        "not_given": F.NOT_GIVEN,
+    }
+    msg = EmailMessage()
+    if is_copy:
+        msg["Subject"] = (
+            f"Copie de votre réponse à l'AMI CPTS — {header_text(submission.reference, 32)}"
+        )
+    else:
+        msg["Subject"] = subject_for(submission)
+    msg["From"] = mail_address(settings.mail_from, "Bot CPTS — ARS Bretagne")
+    msg["To"] = mail_address(recipient or settings.ars_mailbox)
+    if is_copy:
+        msg["Reply-To"] = mail_address(settings.ars_mailbox)
+    elif reply_to:
+        msg["Reply-To"] = [Address(addr_spec=a) for a in reply_to]
+    msg["Message-ID"] = message_id
+    msg["Date"] = format_datetime(now or fiche.submitted_at)
+    msg["X-AMI-Reference"] = header_text(submission.reference, 32)
+    msg.set_content(render_text("submission.txt.j2", **context), cte="quoted-printable")
+    msg.add_alternative(render_html("submission.html.j2", **context), subtype="html")
+    where = fiche.territory or fiche.first_commune
+    pdf_name = safe_filename(f"fiche-{submission.reference}-{where}.pdf", "fiche-AMI")
+    msg.add_attachment(
+        render_fiche_pdf(submission), maintype="application", subtype="pdf", filename=pdf_name
+    )
+    msg.add_attachment(
+        submission_json(submission),
+        maintype="application",
+        subtype="json",
+        filename=safe_filename(f"{submission.reference}.json", "reponse"),
+    )
+    csv_overlaps = [] if is_copy else (overlaps or [])
+    msg.add_attachment(
+        rows_to_csv([submission_row(submission, csv_overlaps)]),
+        maintype="text",
+        subtype="csv",
+        filename=safe_filename(f"{submission.reference}.csv", "reponse"),
+    )
+    return msg
