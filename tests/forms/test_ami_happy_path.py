@@ -1,0 +1,87 @@
+"""A complete response to the AMI, as a health professional would give it."""
+
+from __future__ import annotations
+
+from bot.storage.models import OutboxJob, Submission
+from tests.forms.walk import answers, fill_to_review
+
+
+def test_complete_response_is_stored_with_the_documented_shape(chat, personas):
+    persona = personas["lannion-msp"]
+    review = fill_to_review(chat, persona)
+    assert "Récapitulatif" in review
+    assert "Dr Paul Le Cam — médecin généraliste — Lannion — MSP" in review
+    assert "06 11 22 33 44" in review
+    assert "ars-bretagne-secretariat-daspf@ars.sante.fr" in review
+
+    done = chat.press("Envoyer")
+    assert "AMI-2026-0001" in done
+    assert "ARS" in done and "temps d'échange" in done
+
+    [sub] = chat.app.store.submissions()
+    got = sub.answers
+    assert sub.reference == "AMI-2026-0001"
+    assert sub.recipient == "ars-bretagne-secretariat-daspf@ars.sante.fr"
+    assert set(got) == {
+        "actors", "referents", "objectives", "context", "territory", "calendar", "flags",
+        "copy_to_referent", "form_title", "telegram_user_id", "submitted_at",
+    }
+    assert got["actors"][1] == {
+        "name": "Claire Morvan",
+        "profession": "infirmière libérale",
+        "commune": "Lannion",
+        "practice": "MSP",
+        "practice_other": None,
+    }
+    assert got["referents"] == [
+        {
+            "name": "Paul Le Cam",
+            "function": "médecin généraliste, président de l'association de la MSP",
+            "email": "paul.lecam@example.org",
+            "phone": "+33611223344",
+            "phone_display": "06 11 22 33 44",
+        }
+    ]
+    assert got["objectives"] == ["information", "reflection"]
+    assert got["territory"] == "Lannion-Trégor Communauté"
+    assert got["calendar"] == {
+        "text": "avant fin février",
+        "date": "2027-02-28",
+        "label": "avant fin février 2027 → 28/02/2027",
+    }
+    assert got["flags"] == []
+    assert got["copy_to_referent"] is False
+    assert got["telegram_user_id"] == chat.user_id
+    assert got["submitted_at"].startswith("2026-11-23")
+    assert chat.app.store.count(OutboxJob) >= 1
+    assert answers(chat) == {}  # the draft is cleared
+
+
+def test_two_actors_two_referents_two_objectives_take_at_most_30_messages(chat, personas):
+    persona = dict(personas["redon-structures"])
+    persona["actors"] = persona["actors"][:2]
+    persona["objectives"] = ["reflection", "initiative"]
+    fill_to_review(chat, persona)
+    done = chat.press("Envoyer")
+    assert "AMI-2026-" in done
+    assert chat.sent <= 30, chat.sent
+    sub = chat.app.store.submissions()[0]
+    assert [r["phone"] for r in sub.answers["referents"]] == ["+33655443322", "+33299000001"]
+    assert sub.answers["actors"][0]["practice"] == "autre"
+
+
+def test_copy_toggle_is_edited_in_place_and_recorded(chat, personas):
+    fill_to_review(chat, personas["lannion-msp"])
+    chat.press("Recevoir une copie")
+    assert len(chat.replies) == 1 and chat.replies[0].edit_key == "ami_bretagne:review"
+    assert "☑ Recevoir une copie" in chat.replies[0].labels()[1]
+    chat.press("Envoyer")
+    assert chat.app.store.submissions()[0].answers["copy_to_referent"] is True
+
+
+def test_one_user_one_draft_a_second_response_starts_empty(chat, personas):
+    fill_to_review(chat, personas["lannion-msp"])
+    chat.press("Envoyer")
+    text = chat.say("/ami")
+    assert "Acteur n°1" in text  # consent already given: straight to the first question
+    assert chat.app.store.count(Submission) == 1
