@@ -274,7 +274,7 @@ class FormSpec:
                 self.transitions.append({"trigger": "refuse", "source": step.id, "dest": DONE})
             if step.kind == "review":
                 self.transitions.append({"trigger": "submit", "source": step.id, "dest": DONE})
-            if step.kind == "outcome":
+            if step.kind in ("outcome", "review"):
                 continue
             source = self.exit(step)
             for rule in step.next:

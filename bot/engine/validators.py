@@ -99,7 +99,7 @@ def _length(text: str, rules: Rules) -> Invalid | None:
 
 
 def _fmt(n: int) -> str:
-    return f"{n:,}".replace(",", "\u202f")
+    return f"{n:,}".replace(",", " ")
 
 
 # --------------------------------------------------------------------------- validators

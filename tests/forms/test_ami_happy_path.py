@@ -23,8 +23,17 @@ def test_complete_response_is_stored_with_the_documented_shape(chat, personas):
     assert sub.reference == "AMI-2026-0001"
     assert sub.recipient == "ars-bretagne-secretariat-daspf@ars.sante.fr"
     assert set(got) == {
-        "actors", "referents", "objectives", "context", "territory", "calendar", "flags",
-        "copy_to_referent", "form_title", "telegram_user_id", "submitted_at",
+        "actors",
+        "referents",
+        "objectives",
+        "context",
+        "territory",
+        "calendar",
+        "flags",
+        "copy_to_referent",
+        "form_title",
+        "telegram_user_id",
+        "submitted_at",
     }
     assert got["actors"][1] == {
         "name": "Claire Morvan",
