@@ -8,6 +8,7 @@ whatever a turn writes (answers, a submission and its e-mail job) commits togeth
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -88,6 +89,7 @@ class Store:
         self.engine = engine
         self.clock = clock
         self.is_postgres = engine.dialect.name == "postgresql"
+        self._local = threading.local()  # the turn open in this thread, if any
 
     @classmethod
     def from_url(cls, database_url: str, clock: Clock = utcnow) -> Store:
@@ -100,13 +102,32 @@ class Store:
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
 
+    @contextmanager
+    def unit(self) -> Iterator[Session]:
+        """A unit of work: the open turn's transaction when called inside a turn, else its own.
+
+        Inside a turn everything joins the turn's transaction (committed with it), so a staff
+        command or /mesdonnees never waits on the lock its own turn holds.
+        """
+        active: Session | None = getattr(self._local, "session", None)
+        if active is not None:
+            yield active
+            active.flush()
+            return
+        with self.session() as session:
+            yield session
+            session.commit()
+
     # --- conversations -------------------------------------------------------------------
     @contextmanager
     def turn(self, user_id: int) -> Iterator[Turn]:
         """Lock the user's conversation for one turn; commit everything at the end."""
+        if getattr(self._local, "session", None) is not None:
+            raise RuntimeError("a turn is already open in this thread")
         with self.session() as session:
             conv = self._lock_conversation(session, user_id)
             turn = Turn(session=session, conversation=conv, store=self)
+            self._local.session = session
             try:
                 yield turn
                 conv.version += 1
@@ -117,6 +138,8 @@ class Store:
             except BaseException:
                 session.rollback()
                 raise
+            finally:
+                self._local.session = None
 
     def _lock_conversation(self, session: Session, user_id: int) -> Conversation:
         stmt = select(Conversation).where(Conversation.user_id == user_id)
@@ -144,15 +167,14 @@ class Store:
         return conv
 
     def get_conversation(self, user_id: int) -> Conversation | None:
-        with self.session() as session:
+        with self.unit() as session:
             return session.get(Conversation, user_id)
 
     def delete_conversation(self, user_id: int) -> None:
-        with self.session() as session:
+        with self.unit() as session:
             conv = session.get(Conversation, user_id)
             if conv is not None:
                 session.delete(conv)
-            session.commit()
 
     # --- submissions and their e-mail jobs ---------------------------------------------------
     def add_submission(
@@ -207,18 +229,18 @@ class Store:
         return job
 
     def submissions(self) -> list[Submission]:
-        with self.session() as session:
+        with self.unit() as session:
             return list(session.exec(select(Submission).order_by(Submission.id)))  # type: ignore[arg-type]
 
     def submission(self, reference_or_id: str | int) -> Submission | None:
-        with self.session() as session:
+        with self.unit() as session:
             if isinstance(reference_or_id, int) or str(reference_or_id).isdigit():
                 return session.get(Submission, int(reference_or_id))
             ref = str(reference_or_id).strip().upper()
             return session.exec(select(Submission).where(Submission.reference == ref)).first()
 
     def submissions_of(self, user_id: int) -> list[Submission]:
-        with self.session() as session:
+        with self.unit() as session:
             stmt = select(Submission).where(Submission.user_id == user_id).order_by(Submission.id)  # type: ignore[arg-type]
             return list(session.exec(stmt))
 
@@ -228,7 +250,7 @@ class Store:
     ) -> list[OutboxJob]:
         """Take due jobs for sending, leasing them so that no other worker takes them meanwhile."""
         now = self.clock()
-        with self.session() as session:
+        with self.unit() as session:
             stmt = (
                 select(OutboxJob)
                 .where(OutboxJob.status == OutboxStatus.PENDING)
@@ -243,7 +265,6 @@ class Store:
             for job in jobs:
                 job.locked_until = now + lease
                 session.add(job)
-            session.commit()
             return jobs
 
     def finish_job(
@@ -258,7 +279,7 @@ class Store:
     ) -> None:
         """Record a send attempt's outcome (and a notice for the user) in one transaction."""
         now = self.clock()
-        with self.session() as session:
+        with self.unit() as session:
             job = session.get(OutboxJob, job_id)
             if job is None:
                 return
@@ -275,10 +296,9 @@ class Store:
             session.add(job)
             if notice is not None:
                 session.add(UserNotice(user_id=notice[0], text=notice[1], created_at=now))
-            session.commit()
 
     def jobs(self, status: str | None = None) -> list[OutboxJob]:
-        with self.session() as session:
+        with self.unit() as session:
             stmt = select(OutboxJob).order_by(OutboxJob.id)  # type: ignore[arg-type]
             if status:
                 stmt = stmt.where(OutboxJob.status == status)
@@ -286,7 +306,7 @@ class Store:
 
     def requeue_job(self, job_id: int) -> bool:
         """Put a job back in the queue now (staff "resend")."""
-        with self.session() as session:
+        with self.unit() as session:
             result = session.exec(  # type: ignore[call-overload]
                 update(OutboxJob)
                 .where(OutboxJob.id == job_id)
@@ -294,7 +314,6 @@ class Store:
                     status=OutboxStatus.PENDING, next_attempt_at=self.clock(), locked_until=None
                 )
             )
-            session.commit()
             return bool(result.rowcount)
 
     # --- notices -------------------------------------------------------------------------
@@ -302,12 +321,11 @@ class Store:
         if session is not None:
             session.add(UserNotice(user_id=user_id, text=text, created_at=self.clock()))
             return
-        with self.session() as own:
+        with self.unit() as own:
             own.add(UserNotice(user_id=user_id, text=text, created_at=self.clock()))
-            own.commit()
 
     def pending_notices(self, limit: int = 50) -> list[UserNotice]:
-        with self.session() as session:
+        with self.unit() as session:
             stmt = (
                 select(UserNotice)
                 .where(UserNotice.delivered_at.is_(None))  # type: ignore[union-attr]
@@ -318,28 +336,26 @@ class Store:
 
     def mark_notice_delivered(self, notice_id: int) -> bool:
         """Mark a notice delivered; False if another instance already did."""
-        with self.session() as session:
+        with self.unit() as session:
             result = session.exec(  # type: ignore[call-overload]
                 update(UserNotice)
                 .where(UserNotice.id == notice_id)
                 .where(UserNotice.delivered_at.is_(None))  # type: ignore[union-attr]
                 .values(delivered_at=self.clock())
             )
-            session.commit()
             return bool(result.rowcount)
 
     # --- audit ---------------------------------------------------------------------------
     def audit(self, actor: str, action: str, target: str = "") -> None:
-        with self.session() as session:
+        with self.unit() as session:
             session.add(
                 AuditEntry(actor=actor, action=action, target=target[:255], at=self.clock())
             )
-            session.commit()
 
     def audit_entries(self) -> list[AuditEntry]:
-        with self.session() as session:
+        with self.unit() as session:
             return list(session.exec(select(AuditEntry).order_by(AuditEntry.id)))  # type: ignore[arg-type]
 
     def count(self, model: type[SQLModel]) -> int:
-        with self.session() as session:
+        with self.unit() as session:
             return int(session.exec(select(func.count()).select_from(model)).one())  # type: ignore[call-overload]
