@@ -72,7 +72,8 @@ def submit(
     store: Store, settings: Settings, user_id: int = 4242, **overrides: Any
 ) -> tuple[Submission, list[OutboxJob]]:
     """Store a submission and its e-mail jobs in one turn, as the form does."""
-    data = answers(telegram_user_id=user_id, **overrides)
+    data = answers(**overrides)
+    data["telegram_user_id"] = user_id
     with store.turn(user_id) as turn:
         sub = store.add_submission(
             turn.session,

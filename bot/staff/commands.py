@@ -1,0 +1,454 @@
+"""ARS staff commands, in Telegram (`/reponses`, `/export`, `/stats`, `/envois`, `/renvoyer`)
+and on the command line (`python -m bot responses|export|stats|outbox`). Every access is audited.
+
+In Telegram the commands run inside the staff member's turn, which holds a database transaction
+(on SQLite, the write lock): they therefore read and write through that turn's session only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from bot.engine.messages import Document, Reply
+from bot.mail import fiche as F
+from bot.mail.outbox import KIND_ARS, KIND_DIGEST
+from bot.mail.pdf import render_fiche_pdf
+from bot.mail.render import safe_filename
+from bot.staff.export import export_csv, export_json, export_xlsx
+from bot.staff.overlaps import OverlapIndex, normalise, place_key
+from bot.storage.models import AuditEntry, OutboxJob, OutboxStatus, Submission
+
+if TYPE_CHECKING:
+    from bot.app import App
+    from bot.config import Settings
+    from bot.engine.flow import TurnContext
+
+StaffCommand = Callable[["TurnContext", str], list[Reply]]
+REFERENCE = re.compile(r"^[A-Z]{2,10}-\d{4}-\d{1,6}$", re.IGNORECASE)
+TELEGRAM_LIMIT = 3800  # characters per message (Telegram allows 4096)
+LIST_LIMIT = 25
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+STATUS_LABELS = {
+    OutboxStatus.PENDING: "en attente",
+    OutboxStatus.SENT: "envoyé",
+    OutboxStatus.FAILED: "EN ÉCHEC",
+}
+KIND_LABELS = {"ars": "e-mail ARS", "copy": "copie au référent", "digest": "récapitulatif"}
+HELP = """Commandes réservées à l'équipe de l'ARS Bretagne :
+/reponses — les dernières réponses à l'AMI
+/reponses <texte> — chercher (nom, commune, territoire, contexte…)
+/reponses AMI-2026-0007 — une réponse en détail, avec sa fiche PDF
+/export — toutes les réponses en XLSX et CSV
+/stats — réponses par objectif, par territoire, par semaine
+/envois — état des e-mails (en attente, envoyés, en échec)
+/renvoyer <n° d'envoi ou référence> — renvoyer un e-mail
+Chaque consultation est enregistrée dans le journal d'accès."""
+
+
+@dataclass
+class StaffData:
+    """The staff's reads and writes, on one session (a turn's, or the command line's)."""
+
+    session: Session
+    now: datetime
+    actor: str
+
+    def audit(self, action: str, target: str = "") -> None:
+        self.session.add(
+            AuditEntry(actor=self.actor, action=action, target=target[:255], at=self.now)
+        )
+
+    def submissions(self) -> list[Submission]:
+        return list(self.session.exec(select(Submission).order_by(col(Submission.id))))
+
+    def jobs(self) -> list[OutboxJob]:
+        return list(self.session.exec(select(OutboxJob).order_by(col(OutboxJob.id))))
+
+    def requeue(self, job_id: int) -> bool:
+        result = self.session.exec(  # type: ignore[call-overload]
+            update(OutboxJob)
+            .where(col(OutboxJob.id) == job_id)
+            .values(status=OutboxStatus.PENDING, next_attempt_at=self.now, locked_until=None)
+        )
+        return bool(result.rowcount)
+
+
+# ---------------------------------------------------------------------- texts
+def _short_date(sub: Submission) -> str:
+    return F.submitted_at(sub).astimezone(F.PARIS).strftime("%d/%m/%Y")
+
+
+def _summary_line(sub: Submission) -> str:
+    fiche = F.build_fiche(sub)
+    where = fiche.territory or fiche.first_commune or F.NOT_GIVEN
+    marks = "".join("☒" if checked else "☐" for checked, _ in fiche.objectives)
+    return (
+        f"{sub.reference} — {_short_date(sub)} — {where[:60]} — {fiche.first_actor[:50]} — {marks}"
+    )
+
+
+def _haystack(sub: Submission) -> str:
+    fiche = F.build_fiche(sub)
+    parts = [sub.reference, fiche.territory, fiche.context, fiche.calendar]
+    for actor in fiche.actors:
+        parts += actor.values()
+    for referent in fiche.referents:
+        parts += referent.values()
+    return normalise(" ".join(parts))
+
+
+def search(subs: list[Submission], query: str) -> list[Submission]:
+    """Responses containing every word of the query (accents and case ignored)."""
+    words = normalise(query).split()
+    return [s for s in subs if all(w in _haystack(s) for w in words)]
+
+
+def list_text(subs: list[Submission], query: str = "") -> str:
+    shown = list(reversed(subs))[:LIST_LIMIT]
+    if not subs:
+        return (
+            f"Aucune réponse ne contient « {query} »."
+            if query
+            else "Aucune réponse pour l'instant."
+        )
+    head = (
+        f"{len(subs)} réponse(s) contenant « {query} »"
+        if query
+        else f"{len(subs)} réponse(s) à l'AMI, des plus récentes aux plus anciennes"
+    )
+    if len(subs) > len(shown):
+        head += f" ({len(shown)} affichées ; /export pour toutes)"
+    legend = "Objectifs ☒/☐ : informations, réflexion, initiative engagée."
+    lines = [head + " :", *[_summary_line(s) for s in shown], "", legend]
+    lines.append("Détail : /reponses <référence>")
+    return "\n".join(lines)
+
+
+def detail_text(sub: Submission, subs: list[Submission], jobs: list[OutboxJob]) -> str:
+    fiche = F.build_fiche(sub)
+    lines = [
+        f"Réponse {sub.reference}, reçue le {fiche.submitted}",
+        "",
+        "Professionnels/Structures :",
+    ]
+    lines += [f"  {i}. {fiche.actor_line(a)}" for i, a in enumerate(fiche.actors, 1)] or ["  —"]
+    lines += ["Référent(s) :"]
+    lines += [f"  {i}. {fiche.referent_line(r)}" for i, r in enumerate(fiche.referents, 1)] or [
+        "  —"
+    ]
+    lines += ["Objectifs attendus :"]
+    lines += [f"  {'☒' if checked else '☐'} {label}" for checked, label in fiche.objectives]
+    lines += ["Contexte :", f"  {fiche.context or F.NOT_GIVEN}"]
+    lines += ["Territoire de projet :", f"  {fiche.territory or F.NOT_GIVEN}"]
+    calendar = fiche.calendar + (
+        f" (compris : {fiche.calendar_date})" if fiche.calendar_date else ""
+    )
+    lines += ["Calendrier :", f"  {calendar or F.NOT_GIVEN}"]
+    if fiche.flags:
+        lines += ["Points à vérifier :"]
+        lines += [f"  • {f['field']} : « {f['value']} » — {f['reason']}" for f in fiche.flags]
+    overlaps = OverlapIndex(subs).overlaps_of(sub, earlier_only=False)
+    if overlaps:
+        lines += ["Territoire en commun avec :"]
+        lines += [f"  ⚠ {o.describe()}" for o in overlaps]
+    mine = [j for j in jobs if j.submission_id == sub.id]
+    if mine:
+        lines += ["E-mails :"]
+        lines += [f"  {_job_line(j, {sub.id: sub.reference})}" for j in mine]
+    return "\n".join(lines)
+
+
+def stats_text(subs: list[Submission]) -> str:
+    if not subs:
+        return "Aucune réponse pour l'instant."
+    objectives: Counter[str] = Counter()
+    territories: Counter[str] = Counter()
+    labels: dict[str, str] = {}
+    weeks: Counter[str] = Counter()
+    for sub in subs:
+        answers = sub.answers or {}
+        for key in answers.get("objectives") or []:
+            objectives[key] += 1
+        fiche = F.build_fiche(sub)
+        where = fiche.territory or fiche.first_commune or F.NOT_GIVEN
+        key = place_key(where) or where
+        labels.setdefault(key, where)
+        territories[key] += 1
+        year, week, _ = F.submitted_at(sub).astimezone(F.PARIS).isocalendar()
+        weeks[f"{year}-S{week:02d}"] += 1
+    lines = [f"{len(subs)} réponse(s) à l'AMI CPTS.", "", "Par objectif (plusieurs possibles) :"]
+    lines += [f"  {objectives[k]:>4}  {label}" for k, label in F.OBJECTIVES.items()]
+    lines += ["", "Par territoire (ou commune du premier acteur) :"]
+    lines += [f"  {n:>4}  {labels[k][:70]}" for k, n in territories.most_common(20)]
+    if len(territories) > 20:
+        lines.append(f"  … et {len(territories) - 20} autre(s)")
+    lines += ["", "Par semaine de réception :"]
+    lines += [f"  {week}  {n:>4}" for week, n in sorted(weeks.items())[-20:]]
+    return "\n".join(lines)
+
+
+def _job_line(job: OutboxJob, refs: dict[int | None, str]) -> str:
+    what = KIND_LABELS.get(job.kind, job.kind)
+    ref = refs.get(job.submission_id, "") if job.submission_id else ""
+    status = STATUS_LABELS.get(OutboxStatus(job.status), job.status)
+    line = f"n° {job.id} {what} {ref} → {job.recipient} : {status}"
+    if job.status == OutboxStatus.PENDING and job.kind == KIND_DIGEST:
+        line = f"n° {job.id} prochain récapitulatif le {F.french_date(job.next_attempt_at)}"
+    elif job.status == OutboxStatus.PENDING and job.attempts:
+        line += (
+            f", {job.attempts} tentative(s), nouvel essai le {F.french_date(job.next_attempt_at)}"
+        )
+    elif job.status == OutboxStatus.SENT and job.sent_at:
+        line += f" le {F.french_date(job.sent_at)}"
+    if job.last_error and job.status != OutboxStatus.SENT:
+        line += f" — {job.last_error[:160]}"
+    return line
+
+
+def outbox_text(jobs: list[OutboxJob], subs: list[Submission]) -> str:
+    refs: dict[int | None, str] = {s.id: s.reference for s in subs}
+    counts = Counter(j.status for j in jobs)
+    lines = [
+        "E-mails : "
+        + ", ".join(f"{counts.get(s, 0)} {STATUS_LABELS[s]}" for s in OutboxStatus)
+        + "."
+    ]
+    failed = [j for j in jobs if j.status == OutboxStatus.FAILED]
+    pending = [j for j in jobs if j.status == OutboxStatus.PENDING]
+    if failed:
+        lines += ["", "En échec (refusés par le serveur, à renvoyer avec /renvoyer <n°>) :"]
+        lines += [_job_line(j, refs) for j in failed]
+    if pending:
+        lines += ["", "En attente :"]
+        lines += [_job_line(j, refs) for j in pending[:LIST_LIMIT]]
+    recent = [j for j in jobs if j.status == OutboxStatus.SENT][-5:]
+    if recent:
+        lines += ["", "Derniers envois :"]
+        lines += [_job_line(j, refs) for j in reversed(recent)]
+    return "\n".join(lines)
+
+
+def resend(data: StaffData, arg: str) -> tuple[str, list[int]]:
+    """Requeue a job by number, or a reference's failed e-mails (else its ARS e-mail)."""
+    arg = re.sub(r"^(n°|no|#)\s*", "", arg.strip(), flags=re.IGNORECASE)
+    jobs = data.jobs()
+    if not arg:
+        return (
+            "Précisez le n° d'envoi ou la référence : /renvoyer 12 ou /renvoyer AMI-2026-0007.",
+            [],
+        )
+    if arg.isdigit():
+        chosen = [j for j in jobs if j.id == int(arg)]
+        if not chosen:
+            return f"Aucun envoi n° {arg}. Voir /envois.", []
+    else:
+        sub = next((s for s in data.submissions() if s.reference.upper() == arg.upper()), None)
+        if sub is None:
+            return f"Aucune réponse {arg.upper()}. Voir /reponses.", []
+        mine = [j for j in jobs if j.submission_id == sub.id]
+        chosen = [j for j in mine if j.status == OutboxStatus.FAILED] or [
+            j for j in mine if j.kind == KIND_ARS
+        ]
+        if not chosen:
+            return f"Aucun e-mail n'est associé à {sub.reference}.", []
+    ids = [j.id for j in chosen if j.id is not None and data.requeue(j.id)]
+    listed = ", ".join(f"n° {i}" for i in ids)
+    return f"Remis en file d'envoi : {listed}. Il partira au prochain passage de l'envoi.", ids
+
+
+def _chunks(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
+    chunks: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:
+            if current:
+                chunks.append(current)
+                current = ""
+            chunks.append(line[:limit])
+            line = line[limit:]
+        if len(current) + len(line) + 1 > limit:
+            chunks.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _replies(text: str) -> list[Reply]:
+    return [Reply(chunk) for chunk in _chunks(text)]
+
+
+# ---------------------------------------------------------------------- shared actions
+def responses_action(data: StaffData, query: str) -> tuple[str, Submission | None]:
+    subs = data.submissions()
+    query = query.strip()
+    if query and (REFERENCE.match(query) or query.isdigit()):
+        sub = next(
+            (
+                s
+                for s in subs
+                if s.reference.upper() == query.upper() or (query.isdigit() and s.id == int(query))
+            ),
+            None,
+        )
+        data.audit("view_response", query.upper())
+        if sub is None:
+            return f"Aucune réponse {query.upper()}.", None
+        return detail_text(sub, subs, data.jobs()), sub
+    if query:
+        data.audit("search_responses", query)
+        return list_text(search(subs, query), query), None
+    data.audit("list_responses")
+    return list_text(subs), None
+
+
+def _export_name(now: datetime, ext: str) -> str:
+    return f"reponses-ami-cpts-{now.astimezone(F.PARIS):%Y%m%d-%H%M}.{ext}"
+
+
+# ---------------------------------------------------------------------- Telegram
+def staff_commands(app: App) -> dict[str, StaffCommand]:
+    """The staff commands for `DialogueEngine.staff_commands` (reachable by ARS_STAFF_IDS only)."""
+
+    def data_of(ctx: TurnContext) -> StaffData:
+        return StaffData(ctx.turn.session, ctx.now, f"telegram:{ctx.user_id}")
+
+    def reponses(ctx: TurnContext, arg: str) -> list[Reply]:
+        text, sub = responses_action(data_of(ctx), arg)
+        replies = _replies(text)
+        if sub is not None:
+            where = F.build_fiche(sub).territory
+            replies.append(
+                Reply(
+                    "La fiche remplie :",
+                    document=Document(
+                        filename=safe_filename(f"fiche-{sub.reference}-{where}.pdf"),
+                        content=render_fiche_pdf(sub),
+                        mime_type="application/pdf",
+                        caption=f"Fiche {sub.reference}",
+                    ),
+                )
+            )
+        return replies
+
+    def export(ctx: TurnContext, arg: str) -> list[Reply]:
+        data = data_of(ctx)
+        subs = data.submissions()
+        data.audit("export", f"xlsx+csv, {len(subs)} réponse(s)")
+        if not subs:
+            return [Reply("Aucune réponse à exporter pour l'instant.")]
+        return [
+            Reply(
+                f"Export de {len(subs)} réponse(s) : tableur Excel (XLSX) et CSV.",
+                document=Document(_export_name(ctx.now, "xlsx"), export_xlsx(subs), XLSX, "XLSX"),
+            ),
+            Reply(
+                "Le même export en CSV (UTF-8, séparateur « ; », s'ouvre dans Excel).",
+                document=Document(
+                    _export_name(ctx.now, "csv"), export_csv(subs), "text/csv", "CSV"
+                ),
+            ),
+        ]
+
+    def stats(ctx: TurnContext, arg: str) -> list[Reply]:
+        data = data_of(ctx)
+        data.audit("stats")
+        return _replies(stats_text(data.submissions()))
+
+    def envois(ctx: TurnContext, arg: str) -> list[Reply]:
+        data = data_of(ctx)
+        data.audit("outbox")
+        return _replies(outbox_text(data.jobs(), data.submissions()))
+
+    def renvoyer(ctx: TurnContext, arg: str) -> list[Reply]:
+        data = data_of(ctx)
+        text, ids = resend(data, arg)
+        data.audit("resend", ",".join(map(str, ids)) or arg)
+        return [Reply(text)]
+
+    def aide(ctx: TurnContext, arg: str) -> list[Reply]:
+        return [Reply(HELP)]
+
+    return {
+        "reponses": reponses,
+        "réponses": reponses,
+        "export": export,
+        "stats": stats,
+        "envois": envois,
+        "renvoyer": renvoyer,
+        "ars": aide,
+    }
+
+
+# ---------------------------------------------------------------------- command line
+def run_cli(settings: Settings, args: argparse.Namespace) -> int:
+    """`python -m bot export|outbox|stats|responses` (audit actor "cli")."""
+    from bot.storage.migrations import DatabaseNotMigrated, ensure_migrated
+    from bot.storage.store import Store
+
+    store = Store.from_url(settings.database_url)
+    try:
+        ensure_migrated(store.engine)
+    except DatabaseNotMigrated as exc:
+        print(exc)
+        return 2
+    with store.session() as session:
+        data = StaffData(session, store.clock(), "cli")
+        code = _run(data, settings, args)
+        session.commit()
+    store.engine.dispose()
+    return code
+
+
+def _run(data: StaffData, settings: Settings, args: argparse.Namespace) -> int:
+    command = args.command
+    if command == "responses":
+        text, _ = responses_action(data, getattr(args, "query", "") or "")
+        print(text)
+        return 0
+    if command == "stats":
+        data.audit("stats")
+        print(stats_text(data.submissions()))
+        return 0
+    if command == "outbox":
+        if getattr(args, "resend", None) is not None:
+            text, ids = resend(data, str(args.resend))
+            data.audit("resend", ",".join(map(str, ids)) or str(args.resend))
+            print(text.replace("/envois", "python -m bot outbox"))
+            return 0 if ids else 1
+        data.audit("outbox")
+        print(outbox_text(data.jobs(), data.submissions()))
+        return 0
+    if command == "export":
+        fmt = getattr(args, "format", "xlsx") or "xlsx"
+        subs = data.submissions()
+        content: bytes = {"xlsx": export_xlsx, "csv": export_csv, "json": export_json}[fmt](subs)
+        output = getattr(args, "output", None)
+        path = (
+            Path(output) if output else _default_export_dir(settings) / _export_name(data.now, fmt)
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        data.audit("export", f"{fmt}, {len(subs)} réponse(s), {path.name}")
+        print(f"{len(subs)} réponse(s) exportée(s) dans {path}")
+        return 0
+    print(f"Commande inconnue : {command}")
+    return 2
+
+
+def _default_export_dir(settings: Any) -> Path:
+    from bot.config import ROOT
+
+    return ROOT / "data" / "exports"
