@@ -1,0 +1,305 @@
+"""Retrieval: question analysis (stems, concepts, typo correction) and scoring.
+
+Two kinds of units are scored: curated topics (their question variants, label and answer)
+and raw passages of the sources (fallback when no topic fits). A question must first pass a
+domain gate: enough ESP/CPTS vocabulary once generic words ("soins", "santé", "comment"…)
+are set aside.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from rapidfuzz import fuzz, process
+
+from bot.qa.knowledge import KnowledgeBase, Topic
+from bot.qa.segment import Passage
+from bot.qa.textnorm import STOP_WORDS, raw_tokens, stem
+
+# weights of the parts of a topic in its "bag" of words (coverage of the question)
+_BAG_VARIANT = 1.0
+_BAG_LABEL = 1.0
+_BAG_ANSWER = 0.7
+_BAG_PASSAGE = 0.45
+# domain strength of a plain corpus word (neither strong nor generic)
+_DOMAIN_PLAIN = 0.35
+_CORRECTED_FACTOR = 0.85
+_GENERIC_FACTOR = 0.35
+
+
+@dataclass
+class Analysis:
+    """A question as the index sees it."""
+
+    terms: dict[str, float]  # term -> query weight
+    unknown: list[str]  # words unknown to the corpus (after correction)
+    corrected: dict[str, str]  # typo -> corrected word
+    domain_mass: float
+    tokens: list[str] = field(default_factory=list)  # folded tokens (before stop words)
+
+
+@dataclass
+class Hit:
+    kind: str  # "topic" or "passage"
+    key: str  # topic id or passage id
+    score: float
+    cosine: float
+    coverage: float
+
+
+class Analyzer:
+    """Turns text into weighted terms: stems, concept tokens ("_esp"), typo correction."""
+
+    def __init__(self, lexicon: dict) -> None:
+        self.concept_weight: dict[str, float] = {}
+        # first stem -> list of (stem tuple, concept token), longest first
+        self.phrases: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        for name, spec in (lexicon.get("concepts") or {}).items():
+            token = f"_{name}"
+            self.concept_weight[token] = float(spec.get("weight", 1.0))
+            for phrase in spec.get("phrases") or []:
+                stems = tuple(stem(t) for t in raw_tokens(phrase))
+                if stems:
+                    self.phrases.setdefault(stems[0], []).append((stems, token))
+        for lst in self.phrases.values():
+            lst.sort(key=lambda x: -len(x[0]))
+        self.strong = {stem(t) for w in lexicon.get("strong_terms") or [] for t in raw_tokens(w)}
+        self.generic = {stem(t) for w in lexicon.get("generic_terms") or [] for t in raw_tokens(w)}
+        self.vocabulary: set[str] = set()  # folded surface words known to the corpus
+        self._fuzzy_choices: list[str] = []
+        self.known_terms: set[str] = set()
+
+    def set_vocabulary(self, words: set[str]) -> None:
+        self.vocabulary = {w for w in words if w not in STOP_WORDS}
+        self._fuzzy_choices = sorted(w for w in self.vocabulary if len(w) >= 4 and w.isalpha())
+        self._correct.cache_clear()
+
+    @lru_cache(maxsize=16384)  # noqa: B019 - one analyzer per service, lives as long as it
+    def _correct(self, word: str) -> str | None:
+        """Closest corpus word for a misspelt word, or None."""
+        n = len(word)
+        if n < 4 or not word.isalpha():
+            return None
+        cutoff = 88.0 if n <= 5 else 84.0 if n <= 7 else 80.0
+        best = process.extractOne(word, self._fuzzy_choices, scorer=fuzz.ratio, score_cutoff=cutoff)
+        if best is None:
+            return None
+        cand = best[0]
+        # the first letter is rarely wrong; a big length difference is not a typo
+        if cand[0] != word[0] or abs(len(cand) - n) > 2:
+            return None
+        return cand
+
+    def terms(self, text: str, correct: bool = False) -> tuple[list[str], list[str], dict]:
+        """(terms, unknown words, corrections) of a text."""
+        tokens = raw_tokens(text)
+        corrected: dict[str, str] = {}
+        unknown: list[str] = []
+        words: list[str] = []
+        for tok in tokens:
+            if correct and tok not in self.vocabulary and tok not in STOP_WORDS:
+                fixed = self._correct(tok) if not tok.isdigit() else None
+                if fixed is not None:
+                    corrected[tok] = fixed
+                    tok = fixed
+            words.append(tok)
+        stems = [stem(w) for w in words]
+        out: list[str] = []
+        i = 0
+        while i < len(stems):
+            match = None
+            for phrase, token in self.phrases.get(stems[i], ()):
+                if tuple(stems[i : i + len(phrase)]) == phrase:
+                    match = (phrase, token)
+                    break
+            if match is not None:
+                out.append(match[1])
+                i += len(match[0])
+                continue
+            w = words[i]
+            if w not in STOP_WORDS and not (len(w) == 1 and not w.isdigit()):
+                out.append(stems[i])
+                if correct and w not in self.vocabulary and w not in corrected.values():
+                    unknown.append(w)
+            i += 1
+        return out, unknown, corrected
+
+    def domain_weight(self, term: str) -> float:
+        if term.startswith("_"):
+            return self.concept_weight.get(term, 0.5)
+        if term in self.generic:
+            return 0.0
+        if term in self.strong:
+            return 1.0
+        if term.isdigit():
+            return 0.2
+        return _DOMAIN_PLAIN if term in self.known_terms else 0.0
+
+
+class Index:
+    """Inverted index over topic variants, topic bags and passages."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self.analyzer = Analyzer(kb.lexicon)
+        vocab: set[str] = set()
+
+        def words_of(text: str) -> list[str]:
+            toks = raw_tokens(text)
+            vocab.update(toks)
+            return self.analyzer.terms(text)[0]
+
+        # --- documents for IDF: one per topic, one per passage
+        self.topic_ids: list[str] = []
+        topic_variants: list[list[list[str]]] = []
+        topic_bags: list[dict[str, float]] = []
+        for t in kb.topics.values():
+            variants = [words_of(q) for q in (t.label, *t.questions)]
+            bag: dict[str, float] = {}
+            for v in variants:
+                for term in v:
+                    bag[term] = max(bag.get(term, 0.0), _BAG_VARIANT)
+            for term in words_of(t.answer):
+                bag[term] = max(bag.get(term, 0.0), _BAG_ANSWER)
+            for s in t.sources:
+                p = kb.passages.get(s.passage_id)
+                if p is not None:
+                    for term in words_of(p.text):
+                        bag[term] = max(bag.get(term, 0.0), _BAG_PASSAGE)
+            self.topic_ids.append(t.id)
+            topic_variants.append(variants)
+            topic_bags.append(bag)
+        self.passage_ids: list[str] = []
+        passage_bags: list[dict[str, float]] = []
+        for p in kb.passages.values():
+            if p.hidden:
+                continue
+            bag = {}
+            for term in words_of(p.section) + words_of(p.context):
+                bag[term] = 0.5
+            for term in words_of(p.text):
+                bag[term] = 1.0
+            self.passage_ids.append(p.id)
+            passage_bags.append(bag)
+        for concept_phrases in (kb.lexicon.get("concepts") or {}).values():
+            for phrase in concept_phrases.get("phrases") or []:
+                vocab.update(raw_tokens(phrase))
+        for g in kb.glossary:
+            vocab.update(raw_tokens(g.expansion))
+        self.analyzer.set_vocabulary(vocab)
+
+        # IDF
+        df: dict[str, int] = {}
+        for bag in topic_bags + passage_bags:
+            for term in bag:
+                df[term] = df.get(term, 0) + 1
+        n_docs = len(topic_bags) + len(passage_bags)
+        self.idf = {t: math.log(1.0 + n_docs / c) for t, c in df.items()}
+        self.max_idf = math.log(1.0 + n_docs)
+        self.analyzer.known_terms = set(df)
+
+        # variant vectors (binary tf * idf), with norms, in an inverted index
+        self.variant_topic: list[int] = []
+        self.variant_norm: list[float] = []
+        self.postings: dict[str, list[tuple[int, float]]] = {}
+        for ti, variants in enumerate(topic_variants):
+            for v in variants:
+                terms = set(v)
+                if not terms:
+                    continue
+                vi = len(self.variant_topic)
+                self.variant_topic.append(ti)
+                norm = math.sqrt(sum(self._w(t) ** 2 for t in terms))
+                self.variant_norm.append(norm)
+                for t in terms:
+                    self.postings.setdefault(t, []).append((vi, self._w(t)))
+        self.topic_bags = topic_bags
+        self.passage_bags = passage_bags
+        self.passage_norm = [
+            math.sqrt(sum((self._w(t) * b) ** 2 for t, b in bag.items())) or 1.0
+            for bag in passage_bags
+        ]
+        self.topic_postings: dict[str, list[int]] = {}
+        for ti, bag in enumerate(topic_bags):
+            for t in bag:
+                self.topic_postings.setdefault(t, []).append(ti)
+        self.passage_postings: dict[str, list[int]] = {}
+        for pi, bag in enumerate(passage_bags):
+            for t in bag:
+                self.passage_postings.setdefault(t, []).append(pi)
+
+    def _w(self, term: str) -> float:
+        return self.idf.get(term, self.max_idf)
+
+    # --- queries ----------------------------------------------------------------------------
+
+    def analyze(self, question: str) -> Analysis:
+        terms, unknown, corrected = self.analyzer.terms(question, correct=True)
+        corrected_stems = {stem(w) for w in corrected.values()}
+        weights: dict[str, float] = {}
+        for t in terms:
+            w = self._w(t)
+            if t in self.analyzer.generic:
+                w *= _GENERIC_FACTOR
+            if t in corrected_stems:
+                w *= _CORRECTED_FACTOR
+            weights[t] = max(weights.get(t, 0.0), w)
+        mass = sum(self.analyzer.domain_weight(t) for t in weights)
+        return Analysis(weights, unknown, corrected, mass, raw_tokens(question))
+
+    def search_topics(self, a: Analysis, limit: int = 5) -> list[Hit]:
+        q = a.terms
+        if not q:
+            return []
+        q_norm = math.sqrt(sum(w * w for w in q.values()))
+        q_sq = sum(w * w for w in q.values())
+        dots: dict[int, float] = {}
+        for t, qw in q.items():
+            for vi, vw in self.postings.get(t, ()):
+                dots[vi] = dots.get(vi, 0.0) + qw * vw
+        best_cos: dict[int, float] = {}
+        for vi, dot in dots.items():
+            cos = dot / (q_norm * self.variant_norm[vi])
+            ti = self.variant_topic[vi]
+            if cos > best_cos.get(ti, 0.0):
+                best_cos[ti] = cos
+        candidates: set[int] = set(best_cos)
+        for t in q:
+            candidates.update(self.topic_postings.get(t, ()))
+        hits: list[Hit] = []
+        for ti in candidates:
+            bag = self.topic_bags[ti]
+            cov = sum(w * w * bag.get(t, 0.0) for t, w in q.items()) / q_sq
+            cos = best_cos.get(ti, 0.0)
+            score = 0.55 * cos + 0.45 * cov
+            hits.append(Hit("topic", self.topic_ids[ti], score, cos, cov))
+        hits.sort(key=lambda h: -h.score)
+        return hits[:limit]
+
+    def search_passages(self, a: Analysis, limit: int = 5) -> list[Hit]:
+        q = a.terms
+        if not q:
+            return []
+        q_norm = math.sqrt(sum(w * w for w in q.values()))
+        q_sq = sum(w * w for w in q.values())
+        candidates: set[int] = set()
+        for t in q:
+            candidates.update(self.passage_postings.get(t, ()))
+        hits: list[Hit] = []
+        for pi in candidates:
+            bag = self.passage_bags[pi]
+            dot = sum(w * self._w(t) * bag.get(t, 0.0) for t, w in q.items())
+            cos = dot / (q_norm * self.passage_norm[pi])
+            cov = sum(w * w * bag.get(t, 0.0) for t, w in q.items()) / q_sq
+            score = 0.3 * cos + 0.7 * cov
+            hits.append(Hit("passage", self.passage_ids[pi], score, cos, cov))
+        hits.sort(key=lambda h: -h.score)
+        return hits[:limit]
+
+    def topic(self, topic_id: str) -> Topic | None:
+        return self.kb.topics.get(topic_id)
+
+    def passage(self, passage_id: str) -> Passage | None:
+        return self.kb.passages.get(passage_id)

@@ -1,0 +1,341 @@
+"""The question-answering service: the public face of bot.qa."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import pickle
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.qa.knowledge import (
+    DEFAULT_KNOWLEDGE_DIR,
+    CuratedSource,
+    KnowledgeBase,
+    Topic,
+    load_knowledge,
+)
+from bot.qa.retrieval import Analysis, Hit, Index
+from bot.qa.segment import Passage
+from bot.qa.textnorm import clean_control, quote_in, raw_tokens, scorer_plain
+
+MAX_QUESTION_CHARS = 1000  # longer messages are not questions (pasted documents…)
+TELEGRAM_LIMIT = 4096
+
+# decision thresholds on the raw retrieval scores (see docs/notes-qa.md for how they were set)
+TOPIC_THRESHOLD = 0.42
+PASSAGE_THRESHOLD = 0.55
+DOMAIN_GATE = 0.9
+_SLOPE = 10.0  # steepness of the logistic that turns raw scores into a confidence
+
+ARS_CONTACT = (
+    "ARS Bretagne, Direction Adjointe des Soins de Proximité et Formations en Santé : "
+    "Ronan Derieux, 02.22.06.73.54, ronan.derieux@ars.sante.fr ; secrétariat : "
+    "ars-bretagne-secretariat-daspf@ars.sante.fr."
+)
+ABSTAIN_TEXT = (
+    "Les textes sur lesquels je m'appuie (instruction DGOS du 2 décembre 2016, fiche de "
+    "synthèse ESP, page d'une ARS et page Ameli sur les CPTS, AMI CPTS de l'ARS Bretagne) ne "
+    "répondent pas à cette question, et je préfère ne rien inventer.\n\n"
+    "Je peux vous aider sur les ESP et les CPTS (définition, création, missions, financement, "
+    "contrats…), vous orienter (« ESP ou CPTS ? ») et vous guider pour remplir la fiche de "
+    "l'AMI CPTS Bretagne.\n\n"
+    "Pour toute autre demande : " + ARS_CONTACT
+)
+GREETING_TEXT = (
+    "Bonjour ! Je réponds à vos questions sur les équipes de soins primaires (ESP) et les "
+    "communautés professionnelles territoriales de santé (CPTS), à partir des textes officiels, "
+    "en citant mes sources. Par exemple : « Quelle différence entre une ESP et une CPTS ? », "
+    "« Quelles sont les missions socles d'une CPTS ? », « Comment répondre à l'AMI CPTS "
+    "Bretagne ? »."
+)
+THANKS_TEXT = (
+    "Avec plaisir ! N'hésitez pas si vous avez une autre question sur les ESP ou les CPTS."
+)
+EMPTY_TEXT = (
+    "Je n'ai pas reçu de question. Écrivez-moi votre question sur les ESP ou les CPTS, par "
+    "exemple : « Quelle est la différence entre une ESP et une CPTS ? »."
+)
+NO_WORDS_TEXT = (
+    "Je n'ai pas compris votre message : il ne contient pas de mots. Posez-moi votre question "
+    "en quelques mots, par exemple : « Comment créer une CPTS ? »."
+)
+TOO_LONG_TEXT = (
+    "Votre message est trop long pour que j'y trouve une question ({n} caractères). Posez-moi "
+    "une question courte (moins de {limit} caractères), par exemple : « Quelles sont les "
+    "missions d'une CPTS ? »."
+)
+
+_GREETINGS = {"bonjour", "salut", "hello", "coucou", "bonsoir", "hey", "yo", "hi", "re", "allo"}
+_THANKS = {"merci", "thanks", "thank", "super", "parfait", "top", "genial", "cool", "ok"}
+_POLITE = {
+    "beaucoup", "bien", "tres", "vous", "a", "toi", "madame", "monsieur", "bonne", "journee",
+    "soiree", "revoir", "bientot", "encore", "infiniment", "pour", "tout", "la", "le", "reponse",
+    "ca", "marche", "d", "accord", "daccord", "aurevoir", "the", "you", "bot", "et", "je",
+    "comment", "allez", "vas", "va", "cordialement", "okay", "nickel", "au",
+}  # fmt: skip
+_HELP = re.compile(
+    r"^(aide|help|menu|start|que (sais|peux)[ -]?(tu|vous) faire|"
+    r"qu ?est[ -]ce que (tu sais|vous savez|tu peux|vous pouvez) faire|qui es[ -]tu|"
+    r"qui etes[ -]vous|tu sers a quoi|a quoi (tu sers|servez[ -]vous))\s*\??$"
+)
+_HTML_TAG = re.compile(r"<[^>]{0,200}>")
+_MD_CHARS = re.compile(r"[*_`#>|~\[\]]+")
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """A cited source: which text, which section, and the verbatim quote."""
+
+    id: str  # one of the five file stems
+    title: str
+    section: str  # section path
+    quote: str  # verbatim from the source text (may use "…" gaps)
+    passage_id: str
+
+
+@dataclass(frozen=True)
+class QAAnswer:
+    """One reply of the question-answering service."""
+
+    text: str  # the reply as shown to the user (plain text, no HTML)
+    sources: list[SourceRef]
+    abstained: bool
+    score: float  # calibrated confidence 0..1
+    kind: str  # "answer", "abstain", "greeting", "thanks", "invalid"
+    more_key: str | None = None  # key for the "En savoir plus" button, or None
+    related: list[tuple[str, str]] = field(default_factory=list)  # (label, key), up to 3
+
+
+def _confidence(raw: float, threshold: float) -> float:
+    return round(1.0 / (1.0 + math.exp(-_SLOPE * (raw - threshold))), 3)
+
+
+class QAService:
+    """Answers questions from the knowledge base; load once, then call `answer`."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self.index = Index(kb)
+
+    @classmethod
+    def load(cls, knowledge_dir: Path | None = None, use_cache: bool = True) -> QAService:
+        """Load knowledge/ and build the index (cached on disk, keyed by a content hash)."""
+        root = Path(knowledge_dir) if knowledge_dir is not None else DEFAULT_KNOWLEDGE_DIR
+        if not use_cache:
+            return cls(load_knowledge(root))
+        key = _fingerprint(root)
+        for path in _cache_paths(root, key):
+            try:
+                with path.open("rb") as fh:
+                    service = pickle.load(fh)
+                if isinstance(service, cls):
+                    return service
+            except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+                continue
+        service = cls(load_knowledge(root))
+        for path in _cache_paths(root, key):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                with tmp.open("wb") as fh:
+                    pickle.dump(service, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                tmp.replace(path)
+                for old in path.parent.glob("qa-index-*.pickle"):
+                    if old != path:
+                        old.unlink(missing_ok=True)
+                break
+            except OSError:
+                continue
+        return service
+
+    # --- public API -------------------------------------------------------------------------
+
+    def answer(self, question: str) -> QAAnswer:
+        if not isinstance(question, str):
+            question = "" if question is None else str(question)
+        text = clean_control(question)
+        if not text.strip():
+            return QAAnswer(EMPTY_TEXT, [], True, 0.0, "invalid")
+        if len(text) > MAX_QUESTION_CHARS:
+            msg = TOO_LONG_TEXT.format(
+                n=f"{len(text):,}".replace(",", " "), limit=MAX_QUESTION_CHARS
+            )
+            return QAAnswer(msg, [], True, 0.0, "invalid")
+        text = _MD_CHARS.sub(" ", _HTML_TAG.sub(" ", text))
+        tokens = raw_tokens(text)
+        if not tokens:
+            return QAAnswer(NO_WORDS_TEXT, [], True, 0.0, "invalid")
+        social = self._social(tokens)
+        if social is not None:
+            return social
+        analysis = self.index.analyze(text)
+        return self._decide(analysis)
+
+    def more(self, key: str) -> QAAnswer | None:
+        """The full passage(s) behind an answer ("En savoir plus")."""
+        if not key or not key.startswith("more:"):
+            return None
+        kind, _, ident = key[5:].partition(":")
+        if kind == "t":
+            topic = self.kb.topics.get(ident)
+            if topic is None:
+                return None
+            pids = list(dict.fromkeys(s.passage_id for s in topic.sources))
+        elif kind == "p":
+            pids = [ident]
+        else:
+            return None
+        passages = [p for p in (self.kb.passages.get(i) for i in pids) if p is not None]
+        if not passages:
+            return None
+        blocks = []
+        for p in passages:
+            doc = self.kb.documents[p.doc_id]
+            head = f"{doc.short_title}" + (f" — {p.section}" if p.section else "")
+            blocks.append(f"{head} :\n« {p.text} »")
+        sources = [self._ref_for_passage(p) for p in passages]
+        return QAAnswer("\n\n".join(blocks), sources, False, 1.0, "answer", None, [])
+
+    def topic(self, key: str) -> QAAnswer | None:
+        """The curated answer for a related-topic key ("topic:<id>")."""
+        ident = key[6:] if key and key.startswith("topic:") else key
+        topic = self.kb.topics.get(ident or "")
+        if topic is None:
+            return None
+        return self._topic_answer(topic, 1.0, [])
+
+    def passage(self, passage_id: str) -> Passage | None:
+        return self.kb.passages.get(passage_id)
+
+    def topics(self) -> list[Topic]:
+        return list(self.kb.topics.values())
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _social(self, tokens: list[str]) -> QAAnswer | None:
+        joined = " ".join(tokens)
+        if _HELP.match(joined):
+            return QAAnswer(GREETING_TEXT, [], True, 0.0, "greeting")
+        words = set(tokens)
+        if not words <= (_GREETINGS | _THANKS | _POLITE):
+            return None
+        if words & _THANKS - {"ok"} or ("au" in words and "revoir" in words) or "aurevoir" in words:
+            return QAAnswer(THANKS_TEXT, [], True, 0.0, "thanks")
+        if words & _GREETINGS:
+            return QAAnswer(GREETING_TEXT, [], True, 0.0, "greeting")
+        if "ok" in words:
+            return QAAnswer(THANKS_TEXT, [], True, 0.0, "thanks")
+        return None
+
+    def _abstain(self, raw: float, threshold: float) -> QAAnswer:
+        return QAAnswer(ABSTAIN_TEXT, [], True, min(_confidence(raw, threshold), 0.49), "abstain")
+
+    def _decide(self, a: Analysis) -> QAAnswer:
+        if a.domain_mass < DOMAIN_GATE or not a.terms:
+            return self._abstain(0.0, TOPIC_THRESHOLD)
+        hits = self.index.search_topics(a, limit=6)
+        if hits and hits[0].score >= TOPIC_THRESHOLD:
+            best = hits[0]
+            topic = self.kb.topics[best.key]
+            others = [h for h in hits[1:] if h.score >= TOPIC_THRESHOLD * 0.8]
+            return self._topic_answer(topic, _confidence(best.score, TOPIC_THRESHOLD), others)
+        phits = self.index.search_passages(a, limit=3)
+        if phits and phits[0].score >= PASSAGE_THRESHOLD:
+            return self._passage_answer(phits[0], hits)
+        raw = max(hits[0].score if hits else 0.0, 0.0)
+        return self._abstain(raw, TOPIC_THRESHOLD)
+
+    def _related(self, topic: Topic, hits: list[Hit]) -> list[tuple[str, str]]:
+        keys: list[str] = []
+        for r in topic.related:
+            if r in self.kb.topics and r != topic.id and r not in keys:
+                keys.append(r)
+        for h in hits:
+            if h.key != topic.id and h.key not in keys:
+                keys.append(h.key)
+        return [(self.kb.topics[k].label, f"topic:{k}") for k in keys[:3]]
+
+    def _source_line(self, refs: list[tuple[str, str]]) -> str:
+        parts: list[str] = []
+        for doc_id, section in dict.fromkeys(refs):
+            doc = self.kb.documents[doc_id]
+            parts.append(doc.short_title + (f", {section}" if section else ""))
+        label = "Source" if len(parts) == 1 else "Sources"
+        return f"{label} : " + " ; ".join(parts) + "."
+
+    def _ref(self, src: CuratedSource) -> SourceRef:
+        p = self.kb.passages[src.passage_id]
+        return SourceRef(p.doc_id, self.kb.documents[p.doc_id].title, p.section, src.quote, p.id)
+
+    def _ref_for_passage(self, p: Passage) -> SourceRef:
+        doc = self.kb.documents[p.doc_id]
+        quote = _short_quote(p.text)
+        if not quote_in(quote, doc.plain):
+            quote = _short_quote(scorer_plain(p.raw))
+        return SourceRef(p.doc_id, doc.title, p.section, quote, p.id)
+
+    def _topic_answer(self, topic: Topic, score: float, hits: list[Hit]) -> QAAnswer:
+        refs = [self._ref(s) for s in topic.sources if s.passage_id in self.kb.passages]
+        line = self._source_line([(r.id, r.section) for r in refs])
+        text = f"{topic.answer}\n\n{line}"
+        return QAAnswer(
+            text=text[:TELEGRAM_LIMIT],
+            sources=refs,
+            abstained=False,
+            score=score,
+            kind="answer",
+            more_key=f"more:t:{topic.id}",
+            related=self._related(topic, hits),
+        )
+
+    def _passage_answer(self, hit: Hit, topic_hits: list[Hit]) -> QAAnswer:
+        p = self.kb.passages[hit.key]
+        ref = self._ref_for_passage(p)
+        body = p.text if len(p.text) <= 480 else _short_quote(p.text, 480)
+        text = (
+            "Je n'ai pas de réponse rédigée pour cette question ; voici le passage des textes "
+            f"qui s'en rapproche le plus :\n« {body} »\n\n{self._source_line([(p.doc_id, p.section)])}"
+        )
+        related = [(self.kb.topics[h.key].label, f"topic:{h.key}") for h in topic_hits[:3]]
+        return QAAnswer(
+            text=text,
+            sources=[ref],
+            abstained=False,
+            score=_confidence(hit.score, PASSAGE_THRESHOLD) * 0.9,
+            kind="answer",
+            more_key=f"more:p:{p.id}",
+            related=related,
+        )
+
+
+def _fingerprint(root: Path) -> str:
+    """Hash of everything the index is built from: knowledge files and this package's code."""
+    h = hashlib.sha1()
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix in {".yaml", ".txt", ".md"} and ".cache" not in p.parts
+    )
+    files += sorted(Path(__file__).parent.glob("*.py"))
+    for p in files:
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _cache_paths(root: Path, key: str) -> list[Path]:
+    name = f"qa-index-{key}.pickle"
+    return [root / ".cache" / name, Path(tempfile.gettempdir()) / "esp-cpts-bot" / name]
+
+
+def _short_quote(text: str, limit: int = 300) -> str:
+    """The beginning of a passage, cut at a word boundary, with "…" when cut."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:")
+    return cut + " …"
