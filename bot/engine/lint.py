@@ -171,9 +171,9 @@ def _lint_reachability(spec: FormSpec) -> list[str]:
     return [f"étape inatteignable : {s}" for s in spec.states if s not in seen and s != DONE]
 
 
-def lint_directory(directory: Path) -> list[str]:
-    """Problems in every dialogue file of `directory`."""
-    flows = set()
+def lint_directory(directory: Path, other_flows: set[str] | None = None) -> list[str]:
+    """Problems in every dialogue file of `directory` (`other_flows` exist elsewhere)."""
+    flows = set(other_flows or ())
     for path in dialogue_files(directory):
         with path.open(encoding="utf-8") as fh:
             data = yaml.safe_load(fh)
