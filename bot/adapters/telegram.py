@@ -360,7 +360,7 @@ class TelegramFrontend:
                 mention = text[entity.offset + 1 : entity.offset + entity.length]
                 if mention.lower() == me:
                     return True
-        return False
+        return bool(me) and f"@{me}" in text.lower().split()
 
     async def _invite(self, application: Application, message: Message) -> None:  # type: ignore[type-arg]
         link = self.bot_link
@@ -675,7 +675,11 @@ async def _start_webhook(application: Application, settings: Settings) -> Any:  
     web_app = tornado.web.Application(
         [
             (r"/healthz", _HealthHandler, {"frontend": frontend}),
-            (_tornado_path(path), _WebhookHandler, {"application": application, "secret": secret}),
+            (
+                _tornado_path(path),
+                _WebhookHandler,
+                {"bot_application": application, "secret": secret},
+            ),
         ]
     )
     server = tornado.httpserver.HTTPServer(web_app, xheaders=True)
@@ -720,8 +724,8 @@ def _handlers() -> tuple[type, type]:
     class WebhookHandler(tornado.web.RequestHandler):
         """Telegram's POSTs: secret token checked, update queued for the application."""
 
-        def initialize(self, application: Application, secret: str) -> None:  # type: ignore[type-arg]
-            self.application_ = application
+        def initialize(self, bot_application: Application, secret: str) -> None:  # type: ignore[type-arg]
+            self.application_ = bot_application
             self.secret = secret
 
         async def post(self) -> None:

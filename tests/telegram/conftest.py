@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 
 from bot.adapters.telegram import TelegramFrontend, build_application, frontend_of, serve
 from bot.config import Settings
+from bot.engine.messages import Incoming, Reply
 from tests.conftest import make_settings
 from tests.support.botapi import BotApiServer
 
@@ -81,10 +84,16 @@ async def start_bot(
     started: list[Running] = []
 
     async def start(
-        *, rate_limit: bool = True, notices_every: float = 0.2, **overrides: Any
+        *,
+        rate_limit: bool = True,
+        notices_every: float = 0.2,
+        engine: Any = None,
+        **overrides: Any,
     ) -> Running:
         settings = tg_settings.model_copy(update=overrides) if overrides else tg_settings
         app = build_test_app(settings, qa_service)
+        if engine is not None:
+            app.engine = engine
         application = build_application(
             app,
             token=TOKEN,
@@ -96,9 +105,7 @@ async def start_bot(
         task = asyncio.create_task(
             serve(application, stop=stop, poll_timeout=1, handle_signals=False)
         )
-        await botapi.wait_for(
-            lambda: task.done() or bool(botapi.calls("getupdates")), timeout=10
-        )
+        await botapi.wait_for(lambda: task.done() or bool(botapi.calls("getupdates")), timeout=10)
         if task.done():
             task.result()
         running = Running(botapi, application, frontend_of(application), app, stop, task)
@@ -114,3 +121,26 @@ async def start_bot(
 @pytest.fixture
 async def bot(start_bot: StartBot) -> Running:
     return await start_bot()
+
+
+class StubEngine:
+    """An engine whose replies a test scripts (to test rendering independently of dialogues).
+
+    `script(incoming) -> list[Reply]`; `delay` seconds of (blocking) work per turn.
+    """
+
+    def __init__(self, script: Callable[[Incoming], list[Reply]], delay: float = 0.0) -> None:
+        from bot.engine.texts import menu_texts
+
+        self.script = script
+        self.delay = delay
+        self.texts = menu_texts()
+        self.seen: list[Incoming] = []
+        self.lock = threading.Lock()
+
+    def handle(self, incoming: Incoming) -> list[Reply]:
+        with self.lock:
+            self.seen.append(incoming)
+        if self.delay:
+            time.sleep(self.delay)
+        return self.script(incoming)
