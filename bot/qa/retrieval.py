@@ -8,6 +8,7 @@ are set aside.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -27,6 +28,14 @@ _BAG_PASSAGE = 0.45
 _DOMAIN_PLAIN = 0.35
 _CORRECTED_FACTOR = 0.85
 _GENERIC_FACTOR = 0.35
+_PLAIN_FACTOR = 0.6  # corpus words that are neither concepts nor strong domain terms
+_UNKNOWN_WEIGHT = 1.5
+_ENTITY_MISMATCH = 0.8
+_GLOSSARY_FACTOR = 0.85
+# the objects people ask about: a topic that never names the one asked about is penalised
+_ENTITIES = frozenset(
+    {"_esp", "_cpts", "_msp", "_pta", "_ami", "_aci", "_fir", "_sas", "_urps"}
+)  # words the corpus never uses: dilute the match, do not dominate it
 
 
 @dataclass
@@ -38,6 +47,7 @@ class Analysis:
     corrected: dict[str, str]  # typo -> corrected word
     domain_mass: float
     tokens: list[str] = field(default_factory=list)  # folded tokens (before stop words)
+    anchor: float = 0.0  # strongest domain weight among the terms
 
 
 @dataclass
@@ -80,17 +90,29 @@ class Analyzer:
     def _correct(self, word: str) -> str | None:
         """Closest corpus word for a misspelt word, or None."""
         n = len(word)
-        if n < 4 or not word.isalpha():
+        if n < 5 or not word.isalpha():
             return None
-        cutoff = 88.0 if n <= 5 else 84.0 if n <= 7 else 80.0
+        cutoff = 90.0 if n == 5 else 84.0 if n <= 7 else 80.0
         best = process.extractOne(word, self._fuzzy_choices, scorer=fuzz.ratio, score_cutoff=cutoff)
         if best is None:
-            return None
+            return self._by_root(word)
         cand = best[0]
         # the first letter is rarely wrong; a big length difference is not a typo
         if cand[0] != word[0] or abs(len(cand) - n) > 2:
             return None
         return cand
+
+    def _by_root(self, word: str) -> str | None:
+        """Inflected forms the stemmer misses ("rejoins" -> "rejoindre"): the word less its
+        last one or two letters must begin a corpus word."""
+        for cut in (1, 2):
+            root = word[:-cut]
+            if len(root) < 5:
+                break
+            i = bisect.bisect_left(self._fuzzy_choices, root)
+            if i < len(self._fuzzy_choices) and self._fuzzy_choices[i].startswith(root):
+                return self._fuzzy_choices[i]
+        return None
 
     def terms(self, text: str, correct: bool = False) -> tuple[list[str], list[str], dict]:
         """(terms, unknown words, corrections) of a text."""
@@ -216,6 +238,13 @@ class Index:
                 for t in terms:
                     self.postings.setdefault(t, []).append((vi, self._w(t)))
         self.topic_bags = topic_bags
+        self.topic_entities = [
+            frozenset(_ENTITIES.intersection(t for v in variants for t in v))
+            for variants in topic_variants
+        ]
+        self.topic_is_glossary = [
+            kb.topics[tid].origin == "glossary.yaml" for tid in self.topic_ids
+        ]
         self.passage_bags = passage_bags
         self.passage_norm = [
             math.sqrt(sum((self._w(t) * b) ** 2 for t, b in bag.items())) or 1.0
@@ -240,14 +269,21 @@ class Index:
         corrected_stems = {stem(w) for w in corrected.values()}
         weights: dict[str, float] = {}
         for t in terms:
-            w = self._w(t)
-            if t in self.analyzer.generic:
-                w *= _GENERIC_FACTOR
+            if t not in self.idf:
+                w = _UNKNOWN_WEIGHT
+            else:
+                w = self._w(t)
+                if t in self.analyzer.generic:
+                    w *= _GENERIC_FACTOR
+                elif self.analyzer.domain_weight(t) < 0.5:
+                    w *= _PLAIN_FACTOR
             if t in corrected_stems:
                 w *= _CORRECTED_FACTOR
             weights[t] = max(weights.get(t, 0.0), w)
-        mass = sum(self.analyzer.domain_weight(t) for t in weights)
-        return Analysis(weights, unknown, corrected, mass, raw_tokens(question))
+        doms = [self.analyzer.domain_weight(t) for t in weights]
+        mass = sum(doms)
+        anchor = max(doms, default=0.0)
+        return Analysis(weights, unknown, corrected, mass, raw_tokens(question), anchor)
 
     def search_topics(self, a: Analysis, limit: int = 5) -> list[Hit]:
         q = a.terms
@@ -268,12 +304,18 @@ class Index:
         candidates: set[int] = set(best_cos)
         for t in q:
             candidates.update(self.topic_postings.get(t, ()))
+        q_entities = _ENTITIES.intersection(q)
         hits: list[Hit] = []
         for ti in candidates:
             bag = self.topic_bags[ti]
             cov = sum(w * w * bag.get(t, 0.0) for t, w in q.items()) / q_sq
             cos = best_cos.get(ti, 0.0)
             score = 0.55 * cos + 0.45 * cov
+            entities = self.topic_entities[ti]
+            if q_entities and entities and not (q_entities & entities):
+                score *= _ENTITY_MISMATCH  # asks about an ESP, topic is about the AMI…
+            if self.topic_is_glossary[ti] and len(q) > 2:
+                score *= _GLOSSARY_FACTOR  # definitions win only for short questions
             hits.append(Hit("topic", self.topic_ids[ti], score, cos, cov))
         hits.sort(key=lambda h: -h.score)
         return hits[:limit]

@@ -28,7 +28,8 @@ TELEGRAM_LIMIT = 4096
 # decision thresholds on the raw retrieval scores (see docs/notes-qa.md for how they were set)
 TOPIC_THRESHOLD = 0.42
 PASSAGE_THRESHOLD = 0.55
-DOMAIN_GATE = 0.9
+DOMAIN_GATE = 0.9  # total domain weight of the question's terms
+DOMAIN_ANCHOR = 0.6  # at least one clearly ESP/CPTS term (concept or strong word)
 _SLOPE = 10.0  # steepness of the logistic that turns raw scores into a confidence
 
 ARS_CONTACT = (
@@ -235,7 +236,9 @@ class QAService:
         return QAAnswer(ABSTAIN_TEXT, [], True, min(_confidence(raw, threshold), 0.49), "abstain")
 
     def _decide(self, a: Analysis) -> QAAnswer:
-        if a.domain_mass < DOMAIN_GATE or not a.terms:
+        short = len(a.terms) <= 2
+        in_domain = a.anchor >= DOMAIN_ANCHOR and (a.domain_mass >= DOMAIN_GATE or short)
+        if not in_domain or not a.terms:
             return self._abstain(0.0, TOPIC_THRESHOLD)
         hits = self.index.search_topics(a, limit=6)
         if hits and hits[0].score >= TOPIC_THRESHOLD:
