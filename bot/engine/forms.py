@@ -509,6 +509,9 @@ class FormFlow:
             answered = self._answer_question(ctx, data, text)
             if answered is not None:
                 return answered
+            if field_.validator in ("name", "label") and text.strip().endswith("?"):
+                # not an answer, and the texts do not answer it: say so, ask again
+                return [Reply(self.spec.t("question_unanswered")), *self._render(ctx, data)]
         state = data["step"]
         if (
             state.endswith(".more")

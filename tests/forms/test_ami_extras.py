@@ -38,6 +38,13 @@ def test_a_question_mid_form_is_answered_and_the_form_resumes(chat):
     assert answers(chat)["actors"][0]["profession"] == "médecin généraliste"
 
 
+def test_an_unanswerable_question_is_not_taken_for_a_name(chat):
+    start(chat)
+    text = chat.say("Vous êtes qui au juste ?")
+    assert "Je reprends le formulaire" in text and "Acteur n°1" in text
+    assert "actors" not in answers(chat)
+
+
 def test_a_context_that_merely_contains_a_question_mark_is_kept_as_context(chat):
     to_context(chat)
     context = (
