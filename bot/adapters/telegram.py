@@ -107,6 +107,7 @@ class TelegramFrontend:
     bot_username: str = ""
     blocked: set[int] = field(default_factory=set)
     edit_keys: OrderedDict[tuple[int, str], int] = field(default_factory=OrderedDict)
+    last_message: OrderedDict[int, int] = field(default_factory=OrderedDict)  # 0: the user's
     turns: int = 0
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _stop: asyncio.Event | None = None
@@ -249,6 +250,7 @@ class TelegramFrontend:
         if incoming is None:
             return
         self.blocked.discard(user.id)
+        self._note_last(message.chat_id, 0)  # the user spoke last: edits above would go unseen
         await self._turn(application, message.chat_id, incoming)
 
     async def _turn(
@@ -265,9 +267,10 @@ class TelegramFrontend:
             replies = await self.run_turn(incoming)
         finally:
             typing.cancel()
+        pressed_id = pressed.message_id if pressed is not None else None
         if pressed is not None:
             await self._mark_pressed(application, chat_id, pressed, data, replies)
-        await self.send_replies(application, chat_id, replies)
+        await self.send_replies(application, chat_id, replies, pressed_id)
 
     async def _callback(self, application: Application, update: Update) -> None:  # type: ignore[type-arg]
         query = update.callback_query
@@ -293,10 +296,7 @@ class TelegramFrontend:
         replies: list[Reply],
     ) -> None:
         """Drop the pressed message's keyboard and show the choice, unless a reply edits it."""
-        if any(
-            r.edit_key and self.edit_keys.get((chat_id, r.edit_key)) == message.message_id
-            for r in replies
-        ):
+        if any(self._editable(chat_id, r, message.message_id) is not None for r in replies):
             return
         stale = bool(replies) and replies[0].text == self.app.engine.texts.get("stale_button")
         label = pressed_label(message, data)
@@ -382,6 +382,7 @@ class TelegramFrontend:
         application: Application,  # type: ignore[type-arg]
         chat_id: int,
         replies: list[Reply],
+        pressed_id: int | None = None,
     ) -> None:
         """Render the engine's replies: edits in place, long texts split, documents."""
         bot = application.bot
@@ -390,7 +391,8 @@ class TelegramFrontend:
             if reply.document is not None:
                 await self._send_document(application, chat_id, reply, markup)
                 continue
-            if reply.edit_key and await self._edit(application, chat_id, reply, markup):
+            target = self._editable(chat_id, reply, pressed_id)
+            if target is not None and await self._edit(application, chat_id, reply, target, markup):
                 continue
             parts = split_text(reply.text)
             sent: Message | None = None
@@ -403,21 +405,40 @@ class TelegramFrontend:
                     link_preview_options=NO_PREVIEW,
                     reply_markup=markup if last else None,
                 )
+                self._note_last(chat_id, sent.message_id)
             if reply.edit_key and sent is not None:
                 self._remember(chat_id, reply.edit_key, sent.message_id)
+
+    def _editable(self, chat_id: int, reply: Reply, pressed_id: int | None) -> int | None:
+        """The message to edit for `reply`: the one carrying its edit_key, if the user is
+        looking at it (its button was just pressed, or it is still the chat's last message)."""
+        if not reply.edit_key:
+            return None
+        message_id = self.edit_keys.get((chat_id, reply.edit_key))
+        if message_id is None:
+            return None
+        if message_id == pressed_id or message_id == self.last_message.get(chat_id):
+            return message_id
+        return None
+
+    def _note_last(self, chat_id: int, message_id: int) -> None:
+        self.last_message[chat_id] = message_id
+        self.last_message.move_to_end(chat_id)
+        while len(self.last_message) > EDIT_KEYS_KEPT:
+            self.last_message.popitem(last=False)
 
     async def _edit(
         self,
         application: Application,  # type: ignore[type-arg]
         chat_id: int,
         reply: Reply,
+        message_id: int,
         markup: Any,
     ) -> bool:
         """Edit the message carrying `reply.edit_key` in place; False to send a new one."""
         assert reply.edit_key is not None
-        message_id = self.edit_keys.get((chat_id, reply.edit_key))
         parts = split_text(reply.text)
-        if message_id is None or len(parts) != 1:
+        if len(parts) != 1:
             return False
         try:
             await application.bot.edit_message_text(
@@ -456,13 +477,14 @@ class TelegramFrontend:
             await self.send_replies(application, chat_id, [Reply(reply.text)])
         await application.bot.send_chat_action(chat_id, ChatAction.UPLOAD_DOCUMENT)
         caption = doc.caption[: CAPTION_LIMIT // 2]
-        await application.bot.send_document(
+        sent = await application.bot.send_document(
             chat_id,
             InputFile(doc.content, filename=doc.filename),
             caption=escape(caption) or None,
             parse_mode=ParseMode.HTML,
             reply_markup=markup,
         )
+        self._note_last(chat_id, sent.message_id)
 
     # ------------------------------------------------------------------ errors
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

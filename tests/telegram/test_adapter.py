@@ -134,7 +134,7 @@ async def test_objectives_toggles_edit_the_same_message(start_bot: StartBot) -> 
     assert "✔" not in (message.plain or "")
 
 
-async def test_failed_edit_falls_back_to_a_new_message(start_bot: StartBot) -> None:
+async def test_keyed_message_edited_only_while_the_user_looks_at_it(start_bot: StartBot) -> None:
     def script(incoming: Incoming) -> list[Reply]:
         return [Reply(f"Etat {incoming.text}", [[Button("B", "b")]], edit_key="k")]
 
@@ -142,11 +142,18 @@ async def test_failed_edit_falls_back_to_a_new_message(start_bot: StartBot) -> N
     user = running.server.user(1007)
     await user.send_text("1")
     [first] = await settle(user)
-    running.frontend.edit_keys[(1007, "k")] = 99_999  # a message that does not exist
-    await user.send_text("2")
+    await user.send_text("2")  # the user wrote since: a new message, not an edit above
     [second] = await settle(user)
-    assert second.message_id != first.message_id
-    assert second.plain == "Etat 2"
+    assert second.message_id != first.message_id and not user.message(first.message_id).edited
+    await user.press_in(second.message_id, "B")  # pressed on the keyed message: edited
+    await user.wait_for_edit(second.message_id)
+    assert user.message(second.message_id).plain == "Etat b"
+    running.frontend.edit_keys[(1007, "k")] = 99_999  # a message that no longer exists
+    await running.frontend.send_replies(
+        running.application, 1007, [Reply("Etat 3", edit_key="k")], pressed_id=99_999
+    )
+    [third] = await settle(user)
+    assert third.plain == "Etat 3"  # the failed edit fell back to a new message
 
 
 # ------------------------------------------------------------------ text rendering
