@@ -26,11 +26,13 @@ _BAG_ANSWER = 0.7
 _BAG_PASSAGE = 0.45
 # domain strength of a plain corpus word (neither strong nor generic)
 _DOMAIN_PLAIN = 0.35
+_STRONG = 0.7
 _CORRECTED_FACTOR = 0.85
 _GENERIC_FACTOR = 0.35
 _PLAIN_FACTOR = 0.6  # corpus words that are neither concepts nor strong domain terms
 _UNKNOWN_WEIGHT = 1.5
 _ENTITY_MISMATCH = 0.8
+_UNITS = frozenset({"an", "ans", "annee", "mois", "jour", "jours", "h", "heur", "semain"})
 _GLOSSARY_FACTOR = 0.85
 # the objects people ask about: a topic that never names the one asked about is penalised
 _ENTITIES = frozenset(
@@ -48,6 +50,7 @@ class Analysis:
     domain_mass: float
     tokens: list[str] = field(default_factory=list)  # folded tokens (before stop words)
     anchor: float = 0.0  # strongest domain weight among the terms
+    foreign: int = 0  # terms the texts never use, or generic health/everyday words
 
 
 @dataclass
@@ -75,6 +78,7 @@ class Analyzer:
                     self.phrases.setdefault(stems[0], []).append((stems, token))
         for lst in self.phrases.values():
             lst.sort(key=lambda x: -len(x[0]))
+        self.core = {stem(t) for w in lexicon.get("core_terms") or [] for t in raw_tokens(w)}
         self.strong = {stem(t) for w in lexicon.get("strong_terms") or [] for t in raw_tokens(w)}
         self.generic = {stem(t) for w in lexicon.get("generic_terms") or [] for t in raw_tokens(w)}
         self.vocabulary: set[str] = set()  # folded surface words known to the corpus
@@ -92,26 +96,37 @@ class Analyzer:
         n = len(word)
         if n < 5 or not word.isalpha():
             return None
+        rooted = self._by_root(word)
+        if rooted is not None:
+            return rooted
         cutoff = 90.0 if n == 5 else 84.0 if n <= 7 else 80.0
         best = process.extractOne(word, self._fuzzy_choices, scorer=fuzz.ratio, score_cutoff=cutoff)
         if best is None:
-            return self._by_root(word)
+            return None
         cand = best[0]
-        # the first letter is rarely wrong; a big length difference is not a typo
-        if cand[0] != word[0] or abs(len(cand) - n) > 2:
+        # the first letters are rarely wrong; a big length difference is not a typo
+        if cand[:2] != word[:2] or abs(len(cand) - n) > 2:
             return None
         return cand
 
     def _by_root(self, word: str) -> str | None:
         """Inflected forms the stemmer misses ("rejoins" -> "rejoindre"): the word less its
         last one or two letters must begin a corpus word."""
+        choices = self._fuzzy_choices
         for cut in (1, 2):
             root = word[:-cut]
             if len(root) < 5:
                 break
-            i = bisect.bisect_left(self._fuzzy_choices, root)
-            if i < len(self._fuzzy_choices) and self._fuzzy_choices[i].startswith(root):
-                return self._fuzzy_choices[i]
+            i = bisect.bisect_left(choices, root)
+            if i < len(choices) and choices[i].startswith(root):
+                return choices[i]
+        # a corpus word that the unknown word extends: "tacitement" -> "tacite"
+        n = len(word)
+        for size in range(n - 1, max(5, n - 5) - 1, -1):
+            prefix = word[:size]
+            i = bisect.bisect_left(choices, prefix)
+            if i < len(choices) and choices[i] == prefix:
+                return prefix
         return None
 
     def terms(self, text: str, correct: bool = False) -> tuple[list[str], list[str], dict]:
@@ -153,8 +168,10 @@ class Analyzer:
             return self.concept_weight.get(term, 0.5)
         if term in self.generic:
             return 0.0
-        if term in self.strong:
+        if term in self.core:
             return 1.0
+        if term in self.strong:
+            return _STRONG
         if term.isdigit():
             return 0.2
         return _DOMAIN_PLAIN if term in self.known_terms else 0.0
@@ -283,7 +300,12 @@ class Index:
         doms = [self.analyzer.domain_weight(t) for t in weights]
         mass = sum(doms)
         anchor = max(doms, default=0.0)
-        return Analysis(weights, unknown, corrected, mass, raw_tokens(question), anchor)
+        foreign = sum(
+            1
+            for t in weights
+            if t not in self.idf or (t in self.analyzer.generic and t not in _UNITS)
+        )
+        return Analysis(weights, unknown, corrected, mass, raw_tokens(question), anchor, foreign)
 
     def search_topics(self, a: Analysis, limit: int = 5) -> list[Hit]:
         q = a.terms

@@ -27,9 +27,10 @@ TELEGRAM_LIMIT = 4096
 
 # decision thresholds on the raw retrieval scores (see docs/notes-qa.md for how they were set)
 TOPIC_THRESHOLD = 0.42
-PASSAGE_THRESHOLD = 0.55
+PASSAGE_THRESHOLD = 0.72
 DOMAIN_GATE = 0.9  # total domain weight of the question's terms
 DOMAIN_ANCHOR = 0.6  # at least one clearly ESP/CPTS term (concept or strong word)
+DOMAIN_CORE = 0.8  # a core term (ESP, CPTS, ARS, FIR…) tolerates unknown or generic words
 _SLOPE = 10.0  # steepness of the logistic that turns raw scores into a confidence
 
 ARS_CONTACT = (
@@ -235,10 +236,17 @@ class QAService:
     def _abstain(self, raw: float, threshold: float) -> QAAnswer:
         return QAAnswer(ABSTAIN_TEXT, [], True, min(_confidence(raw, threshold), 0.49), "abstain")
 
+    @staticmethod
+    def in_domain(a: Analysis) -> bool:
+        """The domain gate: enough ESP/CPTS vocabulary once generic words are set aside."""
+        if not a.terms or a.anchor < DOMAIN_ANCHOR:
+            return False
+        if a.anchor < DOMAIN_CORE and a.foreign:
+            return False  # "association sportive", "contrat de travail", "crise d'angoisse"
+        return a.domain_mass >= DOMAIN_GATE - 1e-9 or len(a.terms) <= 2
+
     def _decide(self, a: Analysis) -> QAAnswer:
-        short = len(a.terms) <= 2
-        in_domain = a.anchor >= DOMAIN_ANCHOR and (a.domain_mass >= DOMAIN_GATE or short)
-        if not in_domain or not a.terms:
+        if not self.in_domain(a):
             return self._abstain(0.0, TOPIC_THRESHOLD)
         hits = self.index.search_topics(a, limit=6)
         if hits and hits[0].score >= TOPIC_THRESHOLD:
