@@ -63,7 +63,22 @@ def build_app(
     engine = DialogueEngine(store=store, qa=qa, settings=settings, clock=clock)
     app = App(settings=settings, store=store, qa=qa, engine=engine)
     engine.flows.update(load_flows(app))
+    from bot.staff.commands import staff_commands
+
+    engine.staff_commands.update(staff_commands(app))
     return app
+
+
+def console_after_turn(app: App, user_id: int = 1) -> list[str]:
+    """In the terminal: send what the outbox holds now, then show the user's notices."""
+    from bot.mail.worker import deliver_pending
+
+    deliver_pending(app.store, app.settings)
+    shown = []
+    for notice in app.store.pending_notices():
+        if notice.user_id == user_id and app.store.mark_notice_delivered(notice.id):
+            shown.append(f"📬 {notice.text}")
+    return shown
 
 
 def load_flows(app: App) -> dict[str, Any]:

@@ -117,7 +117,7 @@ def _ask(args: argparse.Namespace) -> int:
 
 def _chat(settings: object, user_id: int) -> int:
     from bot.adapters.console import ConsoleSession, run_console
-    from bot.app import build_app
+    from bot.app import build_app, console_after_turn
     from bot.config import ROOT
 
     app = build_app(settings)  # type: ignore[arg-type]
@@ -125,6 +125,6 @@ def _chat(settings: object, user_id: int) -> int:
         app.engine.handle,
         user_id=user_id,
         documents_dir=ROOT / "data" / "console-documents",
-        after_turn=app.services.get("console_after_turn"),
+        after_turn=lambda: console_after_turn(app, user_id),
     )
     return run_console(session)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from transitions import Machine
 
-from bot.engine.messages import Button, Incoming, Kind, Reply
+from bot.engine.messages import Button, Document, Incoming, Kind, Reply
 from bot.engine.validators import Invalid, Rules, Valid, get_validator
 
 if TYPE_CHECKING:
@@ -990,7 +990,7 @@ class FormFlow:
         ctx.conversation.data.pop(self.name, None)
         ctx.finish()
         text = self.spec.t("submitted", reference=sub.reference, recipient=recipient)
-        return [Reply(text, self._menu_buttons(ctx))]
+        return [*fiche_document(sub), Reply(text, self._menu_buttons(ctx))]
 
     def _missing(self, data: dict[str, Any]) -> list[str]:
         answers = data["answers"]
@@ -1374,20 +1374,32 @@ def resolve_prefill(spec: dict[str, Any], answers: dict[str, Any]) -> dict[str, 
 
 
 def enqueue_mail(ctx: TurnContext, submission: Any) -> None:
-    """Queue the ARS e-mail in the turn's transaction (bot.mail when present)."""
-    try:
-        from bot.mail.outbox import enqueue_submission
-    except ImportError:
-        # Minimal stand-in until bot.mail lands: one job for the ARS mailbox.
-        ctx.store.add_outbox_job(
-            ctx.turn.session,
-            kind="ars",
-            recipient=ctx.settings.ars_mailbox,
-            message_id=f"<{submission.reference}@ami-cpts.bot>",
-            submission_id=submission.id,
-        )
-        return
+    """Queue the ARS e-mail (and the copy) in the turn's transaction: the outbox."""
+    from bot.mail.outbox import enqueue_submission
+
     enqueue_submission(ctx.store, ctx.turn.session, submission, ctx.settings)
+
+
+def fiche_document(submission: Any) -> list[Reply]:
+    """The filled fiche as PDF for the respondent (a rendering problem never blocks a submission)."""
+    from bot.mail.pdf import render_fiche_pdf
+
+    try:
+        content = render_fiche_pdf(submission)
+    except Exception:
+        log.exception("PDF of %s could not be rendered for the chat", submission.reference)
+        return []
+    document = Document(
+        filename=f"{submission.reference}.pdf",
+        content=content,
+        mime_type="application/pdf",
+        caption=f"Votre fiche AMI {submission.reference}",
+    )
+    return [
+        Reply(
+            f"Voici votre fiche remplie ({submission.reference}), au format PDF.", document=document
+        )
+    ]
 
 
 # =========================================================================== loading
