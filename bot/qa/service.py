@@ -271,10 +271,17 @@ class QAService:
         return [(self.kb.topics[k].label, f"topic:{k}") for k in keys[:3]]
 
     def _source_line(self, refs: list[tuple[str, str]]) -> str:
-        parts: list[str] = []
-        for doc_id, section in dict.fromkeys(refs):
-            doc = self.kb.documents[doc_id]
-            parts.append(doc.short_title + (f", {section}" if section else ""))
+        """ "Source : <document>, « <section> »" — sections of one document grouped."""
+        by_doc: dict[str, list[str]] = {}
+        for doc_id, section in refs:
+            last = section.rsplit(" › ", 1)[-1]  # the full path stays in SourceRef.section
+            sections = by_doc.setdefault(doc_id, [])
+            if last and last not in sections:
+                sections.append(last)
+        parts = []
+        for doc_id, sections in by_doc.items():
+            quoted = " et ".join(f"« {x} »" for x in sections)
+            parts.append(self.kb.documents[doc_id].short_title + (f", {quoted}" if quoted else ""))
         label = "Source" if len(parts) == 1 else "Sources"
         return f"{label} : " + " ; ".join(parts) + "."
 

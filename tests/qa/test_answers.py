@@ -1,0 +1,203 @@
+"""What the bot answers: facts, sources, traps, abstentions, greetings, bad input."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bot.qa import QAService
+from bot.qa.textnorm import scorer_normalize
+from tests.qa.conftest import QA_DIR
+from tests.qa.scoring import score_set
+
+ARS_PAGE = "ars-constituer-esp-cpts"
+
+
+def norm(text: str) -> str:
+    return scorer_normalize(text)
+
+
+def test_unscheduled_care_answer_gives_both_24h_and_48h_wordings(service: QAService) -> None:
+    for q in ("soins non programmés : 24 h ou 48 h ?", "délai pour une urgence non vitale"):
+        reply = service.answer(q)
+        text = norm(reply.text)
+        assert re.search(r"48 ?h", text) and re.search(r"24 ?h", text)
+        ids = {s.id for s in reply.sources}
+        assert {"ameli-cpts-mode-emploi", ARS_PAGE} <= ids
+        assert "region non nommee" in text
+
+
+def test_the_ars_page_is_never_presented_as_ars_bretagne_s(service: QAService) -> None:
+    for topic in service.topics():
+        if not any(s.doc_id == ARS_PAGE for s in topic.sources):
+            continue
+        reply = service.topic(f"topic:{topic.id}")
+        assert reply is not None
+        text = norm(reply.text)
+        # the source line names the page as an ARS page whose region is not named
+        assert "page d'une ars, region non nommee (pas l'ars bretagne)" in text, topic.id
+        # facts that come only from this page are never attributed to ARS Bretagne
+        for fact in ("15 000", "24 h", "au moins 2 professionnels"):
+            if fact in reply.text:
+                assert "ars bretagne prevoit" not in text and "l'ars bretagne fixe" not in text
+
+
+def test_the_15000_euros_come_with_the_unnamed_region_warning(service: QAService) -> None:
+    reply = service.answer("combien pour financer la rédaction du projet de santé de la CPTS ?")
+    text = norm(reply.text)
+    assert "15 000" in text and "region n'est pas nommee" in text
+    assert reply.sources[0].id == ARS_PAGE
+
+
+def test_esp_cpts_difference_mentions_patientele_and_population(service: QAService) -> None:
+    text = norm(service.answer("différence entre ESP et CPTS").text)
+    assert "patientele" in text and "population" in text and "medecin generaliste" in text
+
+
+def test_answers_name_their_source_and_quote_it(service: QAService) -> None:
+    reply = service.answer("Quand a été signé l'accord conventionnel interprofessionnel ?")
+    assert not reply.abstained and reply.kind == "answer"
+    assert "20 juin 2019" in reply.text
+    assert reply.text.splitlines()[-1].startswith("Source")
+    assert reply.sources[0].id == "ameli-cpts-mode-emploi"
+    assert reply.sources[0].quote and reply.sources[0].passage_id.startswith("ameli")
+    assert 0.5 <= reply.score <= 1.0
+
+
+def test_typos_and_sms_spelling_are_understood(service: QAService) -> None:
+    assert "medecin generaliste" in norm(service.answer("c koi une esp").text)
+    assert "tacite" in norm(service.answer("validaton du projet de santee delai").text)
+    assert "20 000" in service.answer("kel taille de territoir pr une cpts en bretagne").text
+
+
+def test_acronyms_are_explained(service: QAService) -> None:
+    assert "fonds d'intervention regional" in norm(service.answer("FIR ?").text)
+    assert "soins infirmiers a domicile" in norm(service.answer("que veut dire SSIAD").text)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Quel est le tarif d'une consultation ?",
+        "comment devenir infirmier ?",
+        "Comment soigner une entorse ?",
+        "Traduis ce texte en anglais",
+        "Raconte-moi une blague",
+        "Quand ont lieu les prochaines élections ?",
+        "Comment changer de mutuelle ?",
+        "Quel temps fera-t-il à Rennes ?",
+        "Une recette de far breton ?",
+        "Écris une fonction Python",
+        "Comment créer une association sportive ?",
+        "Que faire en cas de crise d'angoisse ?",
+    ],
+)
+def test_off_topic_questions_get_an_abstention_with_the_ars_contact(
+    service: QAService, question: str
+) -> None:
+    reply = service.answer(question)
+    assert reply.abstained and reply.kind == "abstain" and reply.sources == []
+    assert reply.score < 0.5
+    assert "ne répondent pas" in reply.text
+    assert "ESP ou CPTS" in reply.text and "AMI" in reply.text
+    assert "Ronan Derieux" in reply.text and "02.22.06.73.54" in reply.text
+    assert "ars-bretagne-secretariat-daspf@ars.sante.fr" in reply.text
+
+
+@pytest.mark.parametrize("message", ["Bonjour", "salut !", "bonsoir madame", "Coucou 👋"])
+def test_greetings_get_a_human_reply_not_a_search(service: QAService, message: str) -> None:
+    reply = service.answer(message)
+    assert reply.kind == "greeting" and reply.abstained and reply.sources == []
+    assert "ESP" in reply.text and "CPTS" in reply.text
+
+
+@pytest.mark.parametrize("message", ["merci", "Merci beaucoup !", "super merci", "au revoir"])
+def test_thanks_get_a_human_reply(service: QAService, message: str) -> None:
+    reply = service.answer(message)
+    assert reply.kind == "thanks" and reply.abstained and reply.sources == []
+
+
+def test_a_greeting_followed_by_a_question_is_answered(service: QAService) -> None:
+    reply = service.answer("Bonjour, qu'est-ce qu'une PTA ?")
+    assert reply.kind == "answer" and "appui" in reply.text
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "",
+        "   \n\t  ",
+        "x" * 10_000,
+        "CPTS " * 2_000,
+        "👍🏥😀",
+        "?!…",
+        "\x00\x01\x02\x1b[31m",
+        "<script>alert(1)</script>",
+        None,
+    ],
+)
+def test_bad_input_gets_a_clear_french_reply(service: QAService, message) -> None:
+    reply = service.answer(message)
+    assert reply.abstained and reply.kind in {"invalid", "abstain"}
+    assert 0 < len(reply.text) < 4096
+    assert "<" not in reply.text
+
+
+def test_html_and_markdown_around_a_question_are_ignored(service: QAService) -> None:
+    reply = service.answer("<b>**Quelles sont les missions socles ?**</b>")
+    assert reply.kind == "answer" and "medecin traitant" in norm(reply.text)
+    reply = service.answer("Qu'est-ce\x07 qu'une\u200b CPTS ?")
+    assert reply.kind == "answer"
+
+
+def test_more_gives_the_full_passages_behind_an_answer(service: QAService) -> None:
+    reply = service.answer("Qu'est-ce que Rézone CPTS ?")
+    more = service.more(reply.more_key)
+    assert more is not None and not more.abstained
+    assert "Population, prévalence des pathologies" in more.text
+    assert more.sources[0].passage_id == "ameli-cpts-mode-emploi#etapes.n3"
+    assert service.more("more:t:nope") is None and service.more("bad") is None
+
+
+def test_related_topics_resolve_to_curated_answers(service: QAService) -> None:
+    reply = service.answer("Qu'est-ce qu'une ESP ?")
+    assert 1 <= len(reply.related) <= 3
+    for label, key in reply.related:
+        assert label
+        related = service.topic(key)
+        assert related is not None and related.kind == "answer" and related.sources
+    assert service.topic("topic:does-not-exist") is None
+
+
+def test_passage_lookup_for_other_flows(service: QAService) -> None:
+    p = service.passage("ami-cpts-bretagne-2021#objet.4")
+    assert p is not None and p.doc_id == "ami-cpts-bretagne-2021"
+    assert p.text == "La réponse à cet appel à manifestation d’intérêt se veut non engageante."
+    assert service.passage("nope#1") is None
+
+
+def test_every_curated_answer_is_short_and_ends_with_its_source(service: QAService) -> None:
+    lengths = []
+    for topic in service.topics():
+        reply = service.topic(f"topic:{topic.id}")
+        assert reply is not None
+        assert reply.text.splitlines()[-1].startswith(("Source :", "Sources :")), topic.id
+        assert len(reply.text) < 900, topic.id
+        lengths.append(len(reply.text))
+    lengths.sort()
+    assert lengths[len(lengths) // 2] < 700
+
+
+def test_own_question_set_meets_the_bars(service: QAService) -> None:
+    result = score_set(service, QA_DIR / "questions.yaml")
+    assert result.accuracy >= 0.9, result.failures
+    assert result.abstention >= 0.9, result.failures
+    assert result.false_abstentions <= 0.05, result.failures
+
+
+def test_holdout_question_set_meets_the_bars(service: QAService) -> None:
+    result = score_set(service, QA_DIR / "questions_holdout.yaml")
+    assert result.accuracy >= 0.85, result.failures
+    assert result.abstention >= 0.9, result.failures
+    assert result.false_abstentions <= 0.05, result.failures
