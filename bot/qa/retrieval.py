@@ -185,10 +185,13 @@ class Index:
         self.analyzer = Analyzer(kb.lexicon)
         vocab: set[str] = set()
 
+        memo: dict[str, list[str]] = {}
+
         def words_of(text: str) -> list[str]:
-            toks = raw_tokens(text)
-            vocab.update(toks)
-            return self.analyzer.terms(text)[0]
+            if text not in memo:
+                vocab.update(raw_tokens(text))
+                memo[text] = self.analyzer.terms(text)[0]
+            return memo[text]
 
         # --- documents for IDF: one per topic, one per passage
         self.topic_ids: list[str] = []

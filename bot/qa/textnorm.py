@@ -317,6 +317,7 @@ SMS_MAP: dict[str, str] = {
     "mel": "mail",
 }
 
+_COMBINING_RE = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _LIGATURES = {"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss"}
 _APOSTROPHES = "\u2019\u2018\u02bc\u00b4`\u2032"
 _ELISION_RE = re.compile(r"\b(?:l|d|qu|j|n|s|c|m|t|jusqu|lorsqu|puisqu|quoiqu)'", re.IGNORECASE)
@@ -330,7 +331,9 @@ def strip_accents(text: str) -> str:
     for lig, rep in _LIGATURES.items():
         text = text.replace(lig, rep)
     text = unicodedata.normalize("NFKD", text.lower())
-    return "".join(ch for ch in text if not unicodedata.combining(ch))
+    if text.isascii():
+        return text
+    return _COMBINING_RE.sub("", text)
 
 
 def clean_control(text: str) -> str:
