@@ -511,3 +511,44 @@ def answers_of(received: Received) -> dict[str, Any]:
     data = received.json_attachment()
     assert data is not None, f"no JSON attachment in {received.message_id}"
     return dict(data["answers"])
+
+
+def _first(items: Any) -> dict[str, Any]:
+    return items[0] if items else {}
+
+
+def answer_in_draft(answers: dict[str, Any], field_name: str, p: dict[str, str]) -> bool:
+    """Whether the draft holds this persona's answer for one field of `ami_steps`."""
+    actor = _first(answers.get("actors"))
+    referent = _first(answers.get("referents"))
+    checks = {
+        "actor": lambda: actor.get("name") == p["actor"],
+        "profession": lambda: actor.get("profession") == p["profession"],
+        "commune": lambda: actor.get("commune") == p["commune"],
+        "practice": lambda: actor.get("practice") == "MSP",
+        "referent": lambda: referent.get("name") == p["referent"],
+        "function": lambda: referent.get("function") == p["function"],
+        "email": lambda: referent.get("email") == p["email"],
+        "phone": lambda: referent.get("phone") == "+33" + p["phone"][1:],
+        "objectives": lambda: answers.get("objectives") == ["information"],
+        "context": lambda: answers.get("context") == p["context"],
+        "territory": lambda: answers.get("territory") == p["territory"],
+        "calendar": lambda: (answers.get("calendar") or {}).get("text") == p["calendar"],
+    }
+    return bool(checks[field_name]())
+
+
+async def resume_position(api: OpsBotApi, user: UserHandle, steps: list[Step]) -> int:
+    """Send /reprendre and return the index of the last step the bot has applied."""
+    since = len(user.all_messages())
+    await user.send_text("/reprendre")
+    await wait_shown(api, user, "Reprenons", since, 20)
+    await user.wait_until_idle(quiet=0.3, timeout=10)
+    shown = user.all_messages()[since:]
+    applied = [
+        index
+        for index, step in enumerate(steps)
+        if any(not m.deleted and _shows(m, step.expect) for m in shown[1:])
+    ]
+    assert applied, [m.plain[:80] for m in shown]
+    return max(applied)
