@@ -11,14 +11,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, update
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy import event, func, insert, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from bot.storage.models import (
@@ -69,17 +68,41 @@ def make_engine(database_url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
-@dataclass
-class Turn:
-    """What a turn works on: the locked conversation and the open transaction."""
+CONVERSATION = Conversation.__table__  # type: ignore[attr-defined]
+CONVERSATION_COLUMNS = [c.name for c in CONVERSATION.columns]
 
-    session: Session
-    conversation: Conversation
-    store: Store
+
+class Turn:
+    """What a turn works on: the locked conversation and the open transaction.
+
+    The conversation is loaded and saved with two plain statements on the turn's connection;
+    an ORM session on that same connection is made only when something else is written
+    (a submission and its e-mail job), so an ordinary turn costs two round trips.
+    """
+
+    def __init__(self, connection: Connection, conversation: Conversation, store: Store) -> None:
+        self.connection = connection
+        self.conversation = conversation
+        self.store = store
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        """An ORM session inside the turn's transaction (committed with the turn)."""
+        if self._session is None:
+            self._session = Session(
+                bind=self.connection,
+                expire_on_commit=False,
+                join_transaction_mode="rollback_only",
+            )
+        return self._session
 
     def changed(self) -> None:
-        """Mark the conversation's JSON data as modified (it is mutated in place)."""
-        flag_modified(self.conversation, "data")
+        """Kept for callers that mutate `conversation.data` in place: the turn always saves it."""
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
 
 
 class Store:
@@ -109,10 +132,11 @@ class Store:
         Inside a turn everything joins the turn's transaction (committed with it), so a staff
         command or /mesdonnees never waits on the lock its own turn holds.
         """
-        active: Session | None = getattr(self._local, "session", None)
+        active: Turn | None = getattr(self._local, "turn", None)
         if active is not None:
-            yield active
-            active.flush()
+            session = active.session
+            yield session
+            session.flush()
             return
         with self.session() as session:
             yield session
@@ -122,49 +146,51 @@ class Store:
     @contextmanager
     def turn(self, user_id: int) -> Iterator[Turn]:
         """Lock the user's conversation for one turn; commit everything at the end."""
-        if getattr(self._local, "session", None) is not None:
+        if getattr(self._local, "turn", None) is not None:
             raise RuntimeError("a turn is already open in this thread")
-        with self.session() as session:
-            conv = self._lock_conversation(session, user_id)
-            turn = Turn(session=session, conversation=conv, store=self)
-            self._local.session = session
+        with self.engine.connect() as connection, connection.begin():
+            conv, is_new = self._lock_conversation(connection, user_id)
+            turn = Turn(connection, conv, self)
+            self._local.turn = turn
             try:
                 yield turn
+                if turn._session is not None:
+                    turn._session.flush()
                 conv.version += 1
                 conv.updated_at = self.clock()
-                turn.changed()
-                session.add(conv)
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+                values = {name: getattr(conv, name) for name in CONVERSATION_COLUMNS}
+                if is_new:
+                    connection.execute(insert(CONVERSATION).values(**values))
+                else:
+                    connection.execute(
+                        update(CONVERSATION)
+                        .where(CONVERSATION.c.user_id == user_id)
+                        .values(**values)
+                    )
             finally:
-                self._local.session = None
+                self._local.turn = None
+                turn.close()
 
-    def _lock_conversation(self, session: Session, user_id: int) -> Conversation:
-        stmt = select(Conversation).where(Conversation.user_id == user_id)
+    def _lock_conversation(self, connection: Connection, user_id: int) -> tuple[Conversation, bool]:
+        """Read the user's row under a lock (PostgreSQL: row lock; SQLite: the write lock)."""
+        stmt = sa_select(CONVERSATION).where(CONVERSATION.c.user_id == user_id)
         if self.is_postgres:
-            from sqlalchemy.dialects.postgresql import insert
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-            session.exec(  # type: ignore[call-overload]
-                insert(Conversation)
-                .values(
-                    user_id=user_id,
-                    data={},
-                    version=0,
-                    created_at=self.clock(),
-                    updated_at=self.clock(),
-                )
+            now = self.clock()
+            connection.execute(
+                pg_insert(CONVERSATION)
+                .values(user_id=user_id, data={}, version=0, created_at=now, updated_at=now)
                 .on_conflict_do_nothing(index_elements=["user_id"])
             )
             stmt = stmt.with_for_update()
-        conv = session.exec(stmt).first()
-        if conv is None:
+        row = connection.execute(stmt).mappings().first()
+        if row is None:
             now = self.clock()
-            conv = Conversation(user_id=user_id, data={}, created_at=now, updated_at=now)
-            session.add(conv)
-            session.flush()
-        return conv
+            return Conversation(user_id=user_id, data={}, created_at=now, updated_at=now), True
+        values = dict(row)
+        values["data"] = dict(values.get("data") or {})
+        return Conversation(**values), False
 
     def get_conversation(self, user_id: int) -> Conversation | None:
         with self.unit() as session:
