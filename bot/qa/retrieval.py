@@ -31,7 +31,7 @@ _CORRECTED_FACTOR = 0.85
 _GENERIC_FACTOR = 0.35
 _PLAIN_FACTOR = 0.6  # corpus words that are neither concepts nor strong domain terms
 _UNKNOWN_WEIGHT = 1.5
-_ENTITY_MISMATCH = 0.8
+_ENTITY_MISMATCH = 0.7
 _UNITS = frozenset({"an", "ans", "annee", "mois", "jour", "jours", "h", "heur", "semain"})
 _GLOSSARY_FACTOR = 0.85
 # the objects people ask about: a topic that never names the one asked about is penalised
@@ -67,12 +67,16 @@ class Analyzer:
 
     def __init__(self, lexicon: dict) -> None:
         self.concept_weight: dict[str, float] = {}
+        self.exact: dict[str, str] = {}  # folded word -> concept token
         # first stem -> list of (stem tuple, concept token), longest first
         self.phrases: dict[str, list[tuple[tuple[str, ...], str]]] = {}
         for name, spec in (lexicon.get("concepts") or {}).items():
             token = f"_{name}"
             self.concept_weight[token] = float(spec.get("weight", 1.0))
             for phrase in spec.get("phrases") or []:
+                if phrase.startswith("="):  # exact word, when stemming would conflate
+                    self.exact[phrase[1:]] = token  # ("coordinateur" vs "coordination")
+                    continue
                 stems = tuple(stem(t) for t in raw_tokens(phrase))
                 if stems:
                     self.phrases.setdefault(stems[0], []).append((stems, token))
@@ -146,6 +150,10 @@ class Analyzer:
         out: list[str] = []
         i = 0
         while i < len(stems):
+            if words[i] in self.exact:
+                out.append(self.exact[words[i]])
+                i += 1
+                continue
             match = None
             for phrase, token in self.phrases.get(stems[i], ()):
                 if tuple(stems[i : i + len(phrase)]) == phrase:

@@ -234,6 +234,10 @@ STOP_WORDS: frozenset[str] = frozenset(
         "compris",
         "cest",
         "quest",
+        "encore",
+        "sert",
+        "servent",
+        "servir",
     ]
 )
 
