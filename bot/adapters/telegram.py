@@ -268,9 +268,14 @@ class TelegramFrontend:
         finally:
             typing.cancel()
         pressed_id = pressed.message_id if pressed is not None else None
-        if pressed is not None:
-            await self._mark_pressed(application, chat_id, pressed, data, replies)
-        await self.send_replies(application, chat_id, replies, pressed_id)
+        if pressed is None:
+            await self.send_replies(application, chat_id, replies)
+            return
+        # the "✔ choice" edit of the pressed message and the new replies go out together
+        await asyncio.gather(
+            self._mark_pressed(application, chat_id, pressed, data, replies),
+            self.send_replies(application, chat_id, replies, pressed_id),
+        )
 
     async def _callback(self, application: Application, update: Update) -> None:  # type: ignore[type-arg]
         query = update.callback_query
