@@ -6,6 +6,7 @@ Imports are lazy so that `ask` starts fast (it loads only the knowledge base).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -57,8 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     from bot.logsetup import configure_logging
 
+    quiet = args.command == "chat" and "LOG_LEVEL" not in os.environ  # the terminal is the chat
     configure_logging(
-        settings.log_level,
+        "WARNING" if quiet else settings.log_level,
         secrets=[settings.telegram_bot_token, settings.smtp_password, settings.webhook_secret],
     )
     if args.command == "migrate":

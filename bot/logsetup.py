@@ -38,5 +38,5 @@ def configure_logging(level: str = "INFO", secrets: list[str] | None = None) -> 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
-    for noisy in ("httpx", "httpcore", "apscheduler", "alembic"):
+    for noisy in ("httpx", "httpcore", "apscheduler", "alembic", "fontTools"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
