@@ -69,6 +69,7 @@ QUESTION_START = re.compile(
     re.I,
 )
 MAX_HISTORY = 60
+MAX_CHARS = 900  # a message read on a phone: longer citations fall back to document names
 MAX_FAILS = 3
 REVIEW = "review"
 DONE = "submitted"
@@ -235,6 +236,11 @@ class FormSpec:
         self.errors: dict[str, str] = dict(data.get("errors") or {})
         self.reference_prefix = str(data.get("reference_prefix", "AMI"))
         self.recipient: dict[str, Any] = dict(data.get("recipient") or {})
+        # doc_id → the short name a citation gives it (else the knowledge base's short title)
+        self.documents: dict[str, str] = {
+            str(k): str(v) for k, v in (data.get("documents") or {}).items()
+        }
+        self.max_chars = int(data.get("max_chars", MAX_CHARS))
         self.steps = [Step.parse(s) for s in data.get("steps") or []]
         self.by_id = {s.id: s for s in self.steps}
         self.states: list[str] = []
@@ -393,6 +399,7 @@ class FormFlow:
         self.app = app
         self.machine = spec.machine()
         self._lock = threading.Lock()
+        self._citations: dict[tuple[tuple[str, ...], bool], str] = {}
 
     # ------------------------------------------------------------------ Flow protocol
     def start(self, ctx: TurnContext, prefill: dict[str, Any]) -> list[Reply]:
@@ -748,7 +755,8 @@ class FormFlow:
         if action == "back":
             return self._back(ctx, data)
         if action == "why":
-            return [Reply(field_.why or self.spec.t("no_why")), *self._render(ctx, data)]
+            why = self._with_sources(ctx, field_.why, field_.sources) if field_.why else ""
+            return [Reply(why or self.spec.t("no_why")), *self._render(ctx, data)]
         if step.kind == "consent":
             return self._consent(ctx, data, action == "yes")
         if state.endswith(".more"):
@@ -1095,7 +1103,7 @@ class FormFlow:
         if step.kind == "review":
             return self._review(ctx, data)
         if step.kind == "outcome":
-            return [self._outcome(data, step)]
+            return [self._outcome(ctx, data, step)]
         return [self._question(data, step, sub, reminder)]
 
     def _question(
@@ -1280,16 +1288,41 @@ class FormFlow:
                 buttons.append([Button(f"✏️ {step.label}", p(f"e.{step.id}"))])
         return Reply(self.spec.t("review_prompt"), buttons, edit_key=f"{self.name}:review")
 
-    def _outcome(self, data: dict[str, Any], step: Step) -> Reply:
-        text = step.prompt
-        if step.sources:
-            text += "\n\n" + self.spec.t("sources", ids=", ".join(step.sources))
+    def _outcome(self, ctx: TurnContext, data: dict[str, Any], step: Step) -> Reply:
+        text = self._with_sources(ctx, step.prompt, step.sources)
         buttons = [
             [Button(str(b["label"]), self._payload(data, f"o{i}"))]
             for i, b in enumerate(step.buttons)
         ]
         buttons.append([Button(self.spec.t("back"), self._payload(data, "back"))])
         return Reply(text, buttons)
+
+    # ------------------------------------------------------------------ citations
+    def _with_sources(self, ctx: TurnContext, text: str, sources: list[str]) -> str:
+        """`text` and its « Sources » line: document names and sections, phone-sized."""
+        if not sources:
+            return text
+        for detailed in (True, False):
+            cited = text + "\n\n" + self.citations(ctx, sources, detailed)
+            if len(cited) <= self.spec.max_chars:
+                return cited
+        return cited
+
+    def citations(self, ctx: TurnContext | None, sources: list[str], detailed: bool = True) -> str:
+        """The « Sources » line of `sources` (passage ids), one entry per document, cached."""
+        key = (tuple(sources), detailed)
+        line = self._citations.get(key)
+        if line is None:
+            qa = getattr(self.app, "qa", None) or getattr(ctx, "qa", None)
+            entries = [
+                self.spec.t("citation", document=name, sections=" ; ".join(sections))
+                if sections and detailed
+                else self.spec.t("citation_document", document=name)
+                for name, sections in cite(qa, sources, self.spec.documents)
+            ]
+            line = self.spec.t("sources", citations="\n".join(entries), ids="; ".join(entries))
+            self._citations[key] = line
+        return line
 
     def _menu_buttons(self, ctx: TurnContext) -> list[list[Button]]:
         engine = getattr(self.app, "engine", None)
@@ -1317,6 +1350,40 @@ def _display(field_: Step, value: Any) -> str:
     if isinstance(value, dict):
         return str(value.get("label") or value.get("text") or "")
     return str(value)
+
+
+_NUMBERED = re.compile(r"^([IVXL]+|[A-Z]|\d{1,2})\s*\.\s*[–—-]\s*(.+)$")
+
+
+def short_section(section: str) -> str:
+    """« I. – ESP et CPTS › A. – Les ESP › Objet… » → « I. A. Les ESP »; else the last part."""
+    parts = [p.strip() for p in section.split("›") if p.strip()]
+    numbered = [m for m in (_NUMBERED.match(p) for p in parts) if m]
+    if numbered:
+        return " ".join(f"{m.group(1)}." for m in numbered) + " " + numbered[-1].group(2)
+    return parts[-1] if parts else ""
+
+
+def cite(qa: Any, sources: Iterable[str], names: dict[str, str]) -> list[tuple[str, list[str]]]:
+    """(document name, its cited sections) in order of first citation, deduplicated."""
+    cited: dict[str, tuple[str, list[str]]] = {}
+    documents = getattr(getattr(qa, "kb", None), "documents", None) or {}
+    for passage_id in sources:
+        passage = qa.passage(passage_id) if hasattr(qa, "passage") else None
+        doc_id = getattr(passage, "doc_id", None) or passage_id.partition("#")[0]
+        if doc_id not in cited:
+            document = documents.get(doc_id)
+            name = (
+                names.get(doc_id)
+                or getattr(document, "short_title", "")
+                or getattr(passage, "title", "")
+                or doc_id
+            )
+            cited[doc_id] = (name, [])
+        section = short_section(getattr(passage, "section", "") or "")
+        if section and section not in cited[doc_id][1]:
+            cited[doc_id][1].append(section)
+    return list(cited.values())
 
 
 def _short(text: str, limit: int) -> str:

@@ -76,7 +76,8 @@ def test_orientation_branches_on_answers_and_prefills_the_ami(guided_chat):
     chat.press("Valider")
     chat.say("Pays de Redon")
     text = chat.text
-    assert "Plutôt une CPTS" in text and "ameli-cpts-mode-emploi" in text
+    assert "Plutôt une CPTS" in text
+    assert "📚 Sources :\n• Ameli" in text and "ameli-cpts-mode-emploi" not in text
     text = chat.press("Répondre à l'AMI")
     assert "Finalité" in text  # the privacy notice still comes first
     assert "Territoire de projet : Pays de Redon" in text

@@ -31,6 +31,7 @@ def test_why_explains_the_question_from_a_named_text_then_asks_it_again(chat, st
     step = QUESTIONS[step_id]
     assert step.why in text
     assert "«" in step.why  # it quotes the texts
+    assert "📚 Sources :\n• " in text  # and names them, readably
     assert current_step(chat).id == step_id  # and the question is asked again
 
 
@@ -86,7 +87,7 @@ def test_each_outcome_has_its_concrete_steps_then_back_restart_and_question(chat
     steps = chat.press("Les étapes concrètes")
     assert current_step(chat).id.endswith("_steps")
     assert OUTCOMES[current_step(chat).id].prompt in steps
-    assert "Réf. : " in steps
+    assert "📚 Sources :\n• " in steps and "#" not in steps
     chat.press("Précédent")
     assert current_step(chat).id == outcome
     chat.press("Recommencer")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 import pytest
 
+from bot.engine.forms import FormFlow, short_section
 from bot.qa.textnorm import quote_in, scorer_plain
 from tests.orientation.guide import OUTCOMES, QUESTIONS, SPEC
 
@@ -63,10 +65,41 @@ def test_every_cited_passage_is_quoted_or_named_in_its_step():
             assert any(name in text for name in NAMES[doc]), (step.id, passage_id)
 
 
+@pytest.fixture(scope="module")
+def flow(qa_service):  # type: ignore[no-untyped-def]
+    return FormFlow(SPEC, SimpleNamespace(qa=qa_service))
+
+
 @pytest.mark.parametrize("step", list(OUTCOMES.values()), ids=lambda s: s.id)
-def test_each_outcome_reply_is_phone_sized_sources_line_included(step):
-    reply = step.prompt + "\n\n" + SPEC.t("sources", ids=", ".join(step.sources))
-    assert len(reply) < PHONE_SIZED, len(reply)
+def test_each_outcome_reply_is_phone_sized_sources_line_included(flow, step):
+    reply = flow._with_sources(None, step.prompt, step.sources)
+    assert len(reply) <= PHONE_SIZED, len(reply)
+
+
+@pytest.mark.parametrize("step", SPEC.steps, ids=lambda s: s.id)
+def test_sources_are_shown_as_document_names_and_sections_never_as_ids(qa_service, flow, step):
+    text = step.prompt if step.kind == "outcome" else step.why
+    shown = flow._with_sources(None, text, step.sources)[len(text) :]
+    assert shown.startswith("\n\n📚 Sources :\n• ")
+    assert "#" not in shown and "instruction-dgos" not in shown and "ami-cpts" not in shown
+    lines = shown.strip().splitlines()[1:]
+    documents = list(dict.fromkeys(qa_service.passage(i).doc_id for i in step.sources))
+    assert len(lines) == len(documents)  # one line per document, in order of citation
+    for line, doc_id in zip(lines, documents, strict=True):
+        assert line.startswith("• " + SPEC.documents[doc_id])
+
+
+def test_a_citation_names_the_document_and_its_sections_once(flow):
+    assert short_section("I. – ESP et CPTS › A. – Les ESP › Objet, initiative et création") == (
+        "I. A. Les ESP"
+    )
+    assert short_section("Les principes d'une CPTS › Un territoire") == "Un territoire"
+    esp = OUTCOMES["esp"]
+    assert flow.citations(None, esp.sources) == (
+        "📚 Sources :\n"
+        "• Instruction DGOS du 2 décembre 2016 — I. A. Les ESP\n"
+        "• Fiche de synthèse ESP — Composition ; Statut juridique ; Textes de références"
+    )
 
 
 @pytest.mark.parametrize(("step_id", "key", "text"), TEXTS, ids=lambda v: str(v)[:24])
