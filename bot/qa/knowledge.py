@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,7 +198,7 @@ def _add_glossary_topics(kb: KnowledgeBase) -> None:
         answer = f"{a} : {g.expansion}."
         if g.definition:
             answer += f" {g.definition}"
-        tid = f"glossaire-{a.lower()}"
+        tid = "glossaire-" + re.sub(r"[^a-z0-9]+", "-", a.lower()).strip("-")
         kb.topics[tid] = Topic(
             id=tid,
             label=f"Que veut dire {a} ?",

@@ -32,7 +32,6 @@ _GENERIC_FACTOR = 0.35
 _PLAIN_FACTOR = 0.6  # corpus words that are neither concepts nor strong domain terms
 _UNKNOWN_WEIGHT = 1.5
 _ENTITY_MISMATCH = 0.7
-_UNITS = frozenset({"an", "ans", "annee", "mois", "jour", "jours", "h", "heur", "semain"})
 _GLOSSARY_FACTOR = 0.85
 # the objects people ask about: a topic that never names the one asked about is penalised
 _ENTITIES = frozenset(
@@ -85,6 +84,9 @@ class Analyzer:
         self.core = {stem(t) for w in lexicon.get("core_terms") or [] for t in raw_tokens(w)}
         self.strong = {stem(t) for w in lexicon.get("strong_terms") or [] for t in raw_tokens(w)}
         self.generic = {stem(t) for w in lexicon.get("generic_terms") or [] for t in raw_tokens(w)}
+        self.off_domain = {
+            stem(t) for w in lexicon.get("off_domain_terms") or [] for t in raw_tokens(w)
+        }
         self.vocabulary: set[str] = set()  # folded surface words known to the corpus
         self._fuzzy_choices: list[str] = []
         self.known_terms: set[str] = set()
@@ -311,11 +313,7 @@ class Index:
         doms = [self.analyzer.domain_weight(t) for t in weights]
         mass = sum(doms)
         anchor = max(doms, default=0.0)
-        foreign = sum(
-            1
-            for t in weights
-            if t not in self.idf or (t in self.analyzer.generic and t not in _UNITS)
-        )
+        foreign = sum(1 for t in weights if t not in self.idf or t in self.analyzer.off_domain)
         return Analysis(weights, unknown, corrected, mass, raw_tokens(question), anchor, foreign)
 
     def search_topics(self, a: Analysis, limit: int = 5) -> list[Hit]:

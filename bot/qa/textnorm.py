@@ -235,6 +235,8 @@ STOP_WORDS: frozenset[str] = frozenset(
         "cest",
         "quest",
         "encore",
+        "comme",
+        "selon",
         "sert",
         "servent",
         "servir",

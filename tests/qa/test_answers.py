@@ -196,7 +196,9 @@ def test_own_question_set_meets_the_bars(service: QAService) -> None:
     assert result.false_abstentions <= 0.05, result.failures
 
 
-@pytest.mark.parametrize("name", ["questions_holdout.yaml", "questions_holdout2.yaml"])
+@pytest.mark.parametrize(
+    "name", ["questions_holdout.yaml", "questions_holdout2.yaml", "questions_holdout3.yaml"]
+)
 def test_holdout_question_sets_meet_the_bars(service: QAService, name: str) -> None:
     result = score_set(service, QA_DIR / name)
     assert result.accuracy >= 0.85, result.failures
