@@ -44,7 +44,19 @@ PHONE_LIKE = re.compile(r"^[+-]?[\d .()/-]+$")
 MAX_CELL = 32_000  # Excel's limit is 32 767 characters per cell
 
 
-def submission_row(submission: Submission, overlaps: Sequence[Overlap] = ()) -> dict[str, str]:
+OVERLAPS_SHOWN = 10
+
+
+def overlaps_cell(references: Sequence[str]) -> str:
+    """ "AMI-2026-0001, AMI-2026-0004" (at most ten, then how many more)."""
+    shown = ", ".join(references[:OVERLAPS_SHOWN])
+    more = len(references) - OVERLAPS_SHOWN
+    return f"{shown} … et {more} autre(s)" if more > 0 else shown
+
+
+def submission_row(
+    submission: Submission, overlaps: Sequence[Overlap] | str = ()
+) -> dict[str, str]:
     """One response as one flat row (lists joined readably)."""
     fiche = F.build_fiche(submission)
     answers = submission.answers or {}
@@ -68,7 +80,9 @@ def submission_row(submission: Submission, overlaps: Sequence[Overlap] = ()) -> 
         "calendar_date": fiche.calendar_date,
         "copy": "Oui" if answers.get("copy_to_referent") else "Non",
         "flags": "\n".join(f"{f['field']} : « {f['value']} » ({f['reason']})" for f in fiche.flags),
-        "overlaps": "\n".join(o.describe() for o in overlaps),
+        "overlaps": overlaps
+        if isinstance(overlaps, str)
+        else overlaps_cell([o.reference for o in overlaps]),
         "telegram_user_id": str(answers.get("telegram_user_id") or submission.user_id),
         "form_id": submission.form_id,
     }
@@ -77,7 +91,13 @@ def submission_row(submission: Submission, overlaps: Sequence[Overlap] = ()) -> 
 def all_rows(submissions: Sequence[Submission]) -> list[dict[str, str]]:
     """Every response as a row, with the other responses it overlaps (earlier or later)."""
     index = OverlapIndex(submissions)
-    return [submission_row(s, index.overlaps_of(s, earlier_only=False)) for s in submissions]
+    refs = {s.id: s.reference for s in submissions}
+    return [
+        submission_row(
+            s, overlaps_cell([refs[i] for i in index.overlap_ids(s, earlier_only=False)])
+        )
+        for s in submissions
+    ]
 
 
 def _csv_safe(value: str) -> str:

@@ -130,6 +130,16 @@ class OverlapIndex:
                 self.similar[key].add(head)
                 self.similar[head].add(key)
 
+    def overlap_ids(self, sub: Submission, earlier_only: bool = True) -> list[int]:
+        """Ids of the other responses sharing a place with `sub` (fast: set unions only)."""
+        assert sub.id is not None
+        ids: set[int] = set()
+        for key in self.places.get(sub.id) or places_of(sub.answers or {}):
+            for other_key in self.similar.get(key, {key}):
+                ids |= self.owners.get(other_key, set())
+        ids.discard(sub.id)
+        return sorted(i for i in ids if not earlier_only or i < sub.id)
+
     def overlaps_of(self, sub: Submission, earlier_only: bool = True) -> list[Overlap]:
         """Other responses sharing a place with `sub` (by default only earlier ones)."""
         assert sub.id is not None
