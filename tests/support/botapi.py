@@ -1591,6 +1591,10 @@ class BotApiServer:
                 )
             batch = self._take(limit, self._allowed_updates)
             remaining = deadline - loop.time()
+            if batch:
+                # Handing updates to the bot counts as activity: `wait_until_idle` must not
+                # return before the bot has had the chance to act on them.
+                self._last_bot_activity = time.monotonic()
             if batch or remaining <= 0 or self._closing:
                 return batch
             event = self._updates_changed
@@ -2464,6 +2468,9 @@ class UserHandle(ChatHandle):
             "is_anonymous": True,
             "type": "regular",
             "allows_multiple_answers": False,
+            "allows_revoting": False,
+            "members_only": False,
+            "persistent_id": str(secrets.randbits(60)),
         }
         return self._send({"poll": poll})
 
