@@ -43,5 +43,5 @@ def score_set(service: QAService, path: Path) -> SetScore:
             ok_out += 1
         else:
             failures.append(f"answered out of scope: {item['q']}")
-    n_in, n_out = len(data["in_scope"]), len(data["out_of_scope"])
+    n_in, n_out = max(len(data["in_scope"]), 1), max(len(data["out_of_scope"]), 1)
     return SetScore(ok_in / n_in, ok_out / n_out, abstained_in / n_in, failures)

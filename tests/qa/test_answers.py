@@ -204,3 +204,8 @@ def test_holdout_question_sets_meet_the_bars(service: QAService, name: str) -> N
     assert result.accuracy >= 0.85, result.failures
     assert result.abstention >= 0.9, result.failures
     assert result.false_abstentions <= 0.05, result.failures
+
+
+def test_off_topic_questions_with_health_words_are_not_answered(service: QAService) -> None:
+    result = score_set(service, QA_DIR / "questions_offtopic.yaml")
+    assert result.abstention >= 0.9, result.failures
