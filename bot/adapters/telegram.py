@@ -33,7 +33,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatMemberStatus, ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
 
 from bot.adapters.telegram_gate import PerUserUpdateProcessor, UserGate, update_user_id
@@ -203,6 +203,9 @@ class TelegramFrontend:
                         notice.id,
                         notice.user_id,
                     )
+                except (NetworkError, RetryAfter) as exc:  # passing trouble: try again later
+                    log.warning("notice %s not delivered, will retry: %s", notice.id, exc)
+                    await loop.run_in_executor(self.executor, store.release_notice, notice.id)
                 except TelegramError as exc:
                     log.warning("notice %s not delivered: %s", notice.id, exc)
         return sent

@@ -371,6 +371,13 @@ class Store:
             )
             return bool(result.rowcount)
 
+    def release_notice(self, notice_id: int) -> None:
+        """Put a claimed notice back (its sending failed for a passing reason)."""
+        with self.unit() as session:
+            session.exec(  # type: ignore[call-overload]
+                update(UserNotice).where(UserNotice.id == notice_id).values(delivered_at=None)
+            )
+
     # --- audit ---------------------------------------------------------------------------
     def audit(self, actor: str, action: str, target: str = "") -> None:
         with self.unit() as session:

@@ -131,3 +131,11 @@ def test_start_up_refuses_an_unmigrated_database(tmp_path) -> None:  # type: ign
     engine = make_engine(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
     with pytest.raises(DatabaseNotMigrated, match="python -m bot migrate"):
         ensure_migrated(engine)
+
+
+def test_a_released_notice_is_delivered_again(store: Store) -> None:
+    store.add_notice(4, "Votre réponse a été transmise.")
+    (notice,) = store.pending_notices()
+    assert store.mark_notice_delivered(notice.id)
+    store.release_notice(notice.id)  # Telegram was unreachable: try again later
+    assert [n.id for n in store.pending_notices()] == [notice.id]
