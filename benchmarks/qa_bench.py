@@ -22,10 +22,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_SET = ROOT.parent / "shared" / "eval" / "qa_dev.yaml"
-OWN_SETS = [
-    ROOT / "tests" / "qa" / "questions.yaml",
-    ROOT / "tests" / "qa" / "questions_holdout.yaml",
-]
+OWN_SETS = sorted((ROOT / "tests" / "qa").glob("questions*.yaml"))
 
 
 def _score(service, path: Path) -> tuple[dict, list[float], list[str]]:
@@ -63,6 +60,7 @@ def _score(service, path: Path) -> tuple[dict, list[float], list[str]]:
     n_in = sum(not i["oos"] for i in items) or 1
     n_out = sum(i["oos"] for i in items) or 1
     figures = {
+        "in_scope": any(not i["oos"] for i in items),
         "accuracy": ok_in / n_in,
         "n_in": n_in,
         "abstention": ok_out / n_out,
@@ -121,6 +119,12 @@ def main() -> int:
         figures, latencies, questions = _score(service, path)
         all_latencies += latencies
         all_questions += questions
+        if not figures["in_scope"]:
+            print(
+                f"  {path.name:26} off-topic abstention {figures['abstention']:.3f} "
+                f"(n={figures['n_out']})"
+            )
+            continue
         print(
             f"  {path.name:26} accuracy {figures['accuracy']:.3f} (n={figures['n_in']}) | "
             f"off-topic abstention {figures['abstention']:.3f} (n={figures['n_out']}) | "
