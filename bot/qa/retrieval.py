@@ -32,6 +32,8 @@ _GENERIC_FACTOR = 0.35
 _PLAIN_FACTOR = 0.6  # corpus words that are neither concepts nor strong domain terms
 _UNKNOWN_WEIGHT = 1.5
 _ENTITY_MISMATCH = 0.7
+_REGION_MISMATCH = 0.9
+_ANSWER_VARIANT = 0.8
 _GLOSSARY_FACTOR = 0.85
 # the objects people ask about: a topic that never names the one asked about is penalised
 _ENTITIES = frozenset(
@@ -257,7 +259,9 @@ class Index:
         self.variant_norm: list[float] = []
         self.postings: dict[str, list[tuple[int, float]]] = {}
         for ti, variants in enumerate(topic_variants):
-            for v in variants:
+            answer_terms = words_of(kb.topics[self.topic_ids[ti]].answer)
+            # the answer itself is one more "variant", worth a little less than a question
+            for v, factor in [(v, 1.0) for v in variants] + [(answer_terms, _ANSWER_VARIANT)]:
                 terms = set(v)
                 if not terms:
                     continue
@@ -266,7 +270,7 @@ class Index:
                 norm = math.sqrt(sum(self._w(t) ** 2 for t in terms))
                 self.variant_norm.append(norm)
                 for t in terms:
-                    self.postings.setdefault(t, []).append((vi, self._w(t)))
+                    self.postings.setdefault(t, []).append((vi, self._w(t) * factor))
         self.topic_bags = topic_bags
         self.topic_entities = [
             frozenset(_ENTITIES.intersection(t for v in variants for t in v))
@@ -345,6 +349,8 @@ class Index:
             entities = self.topic_entities[ti]
             if q_entities and entities and not (q_entities & entities):
                 score *= _ENTITY_MISMATCH  # asks about an ESP, topic is about the AMI…
+            if "_bretagne" in q and "_bretagne" not in self.topic_bags[ti]:
+                score *= _REGION_MISMATCH  # "en Bretagne": prefer what the AMI says
             if self.topic_is_glossary[ti] and len(q) > 2:
                 score *= _GLOSSARY_FACTOR  # definitions win only for short questions
             hits.append(Hit("topic", self.topic_ids[ti], score, cos, cov))

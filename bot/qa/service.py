@@ -26,7 +26,7 @@ MAX_QUESTION_CHARS = 1000  # longer messages are not questions (pasted documents
 TELEGRAM_LIMIT = 4096
 
 # decision thresholds on the raw retrieval scores (see docs/notes-qa.md for how they were set)
-TOPIC_THRESHOLD = 0.42
+TOPIC_THRESHOLD = 0.36
 PASSAGE_THRESHOLD = 0.72
 DOMAIN_GATE = 0.9  # total domain weight of the question's terms
 DOMAIN_ANCHOR = 0.6  # at least one clearly ESP/CPTS term (concept or strong word)

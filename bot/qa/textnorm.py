@@ -235,6 +235,7 @@ STOP_WORDS: frozenset[str] = frozenset(
         "cest",
         "quest",
         "encore",
+        "contre",
         "comme",
         "selon",
         "sert",

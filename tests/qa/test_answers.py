@@ -197,7 +197,13 @@ def test_own_question_set_meets_the_bars(service: QAService) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["questions_holdout.yaml", "questions_holdout2.yaml", "questions_holdout3.yaml"]
+    "name",
+    [
+        "questions_holdout.yaml",
+        "questions_holdout2.yaml",
+        "questions_holdout3.yaml",
+        "questions_holdout4.yaml",
+    ],
 )
 def test_holdout_question_sets_meet_the_bars(service: QAService, name: str) -> None:
     result = score_set(service, QA_DIR / name)
