@@ -103,6 +103,7 @@ class Step:
     ask_if: dict[str, Any] | None = None
     next: list[dict[str, Any]] = field(default_factory=list)
     store_display: bool = False
+    in_summary: bool = True
     suggest: dict[str, str] | None = None
     accepts_questions: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
@@ -135,6 +136,7 @@ class Step:
             ask_if=raw.get("ask_if"),
             next=list(raw.get("next") or []),
             store_display=bool(raw.get("store_display", False)),
+            in_summary=bool(raw.get("in_summary", True)),
             suggest=raw.get("suggest"),
             accepts_questions=bool(raw.get("accepts_questions", False)),
             raw=raw,
@@ -1289,13 +1291,61 @@ class FormFlow:
         return Reply(self.spec.t("review_prompt"), buttons, edit_key=f"{self.name}:review")
 
     def _outcome(self, ctx: TurnContext, data: dict[str, Any], step: Step) -> Reply:
-        text = self._with_sources(ctx, step.prompt, step.sources)
+        text = self._fill(data, step.prompt)
+        text = self._with_sources(ctx, text, step.sources)
         buttons = [
             [Button(str(b["label"]), self._payload(data, f"o{i}"))]
             for i, b in enumerate(step.buttons)
         ]
         buttons.append([Button(self.spec.t("back"), self._payload(data, "back"))])
         return Reply(text, buttons)
+
+    # ------------------------------------------------------------------ answers in texts
+    def path_answers(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The answers of the steps on the path taken to here (history, current, prefilled).
+
+        Going back and taking another branch leaves the other branch's answers in the draft
+        (offered again as « Réponse actuelle » if the user returns there), but they no longer
+        count: not in an outcome's text, not in the prefill handed to another flow. A form with
+        a review (the AMI) keeps every answer: the review shows and sends them all.
+        """
+        answers: dict[str, Any] = data.get("answers") or {}
+        if REVIEW in self.spec.locate:
+            return answers
+        locate = self.spec.locate
+        on_path = {locate[s][0].id for s, _ in data.get("history") or [] if s in locate}
+        state = data.get("step")
+        if state in locate:
+            on_path.add(locate[state][0].id)
+        on_path.update(data.get("prefilled") or [])
+        return {k: v for k, v in answers.items() if k in on_path}
+
+    def _fill(self, data: dict[str, Any], text: str) -> str:
+        """Replace `{answers.<id>}` (the chosen label) and `{summary}` in an outcome's text."""
+        if "{" not in text:
+            return text
+        answers = self.path_answers(data)
+
+        def value(match: re.Match[str]) -> str:
+            if match.group(0) == "{summary}":
+                return self.summary(answers)
+            step = self.spec.by_id.get(match.group(1))
+            if step is None:
+                return match.group(0)
+            return _bare(_display(step, answers.get(step.id)))
+
+        return PLACEHOLDER.sub(value, text)
+
+    def summary(self, answers: dict[str, Any]) -> str:
+        """One line per answered question (in the YAML's order), `in_summary: false` left out."""
+        lines = [
+            self.spec.t("summary_item", label=step.label, value=_bare(shown))
+            for step in self.spec.steps
+            if step.kind in QUESTION_KINDS and step.in_summary
+            for shown in [_display(step, answers.get(step.id))]
+            if shown
+        ]
+        return "\n".join(lines)
 
     # ------------------------------------------------------------------ citations
     def _with_sources(self, ctx: TurnContext, text: str, sources: list[str]) -> str:
@@ -1350,6 +1400,15 @@ def _display(field_: Step, value: Any) -> str:
     if isinstance(value, dict):
         return str(value.get("label") or value.get("text") or "")
     return str(value)
+
+
+PLACEHOLDER = re.compile(r"\{(?:answers\.(\w+)|summary)\}")
+_ENUMERATOR = re.compile(r"^[A-Z]\.\s+")
+
+
+def _bare(label: str) -> str:
+    """A choice label without its « A. » enumerator, to be read inside a sentence."""
+    return _ENUMERATOR.sub("", label)
 
 
 _NUMBERED = re.compile(r"^([IVXL]+|[A-Z]|\d{1,2})\s*\.\s*[–—-]\s*(.+)$")

@@ -16,6 +16,7 @@ import yaml
 
 from bot.engine.forms import (
     DONE,
+    PLACEHOLDER,
     QUESTION_KINDS,
     REVIEW,
     STEP_KINDS,
@@ -99,6 +100,11 @@ def _lint_step(
     if step.ask_if:
         problems += _lint_when(where, step.ask_if, known_fields)
     if step.kind == "outcome":
+        for match in PLACEHOLDER.finditer(step.prompt):
+            if match.group(1) and match.group(1) not in spec.by_id:
+                problems.append(
+                    f"{where} : le texte cite une réponse inconnue « {match.group(0)} »"
+                )
         for button in step.buttons:
             action = button.get("action", "menu")
             if action not in OUTCOME_ACTIONS:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.config import DIALOGUES_DIR
-from bot.engine.forms import FormSpec, Step
+from bot.engine.forms import PLACEHOLDER, FormSpec, Step
 
 SPEC = FormSpec.load(DIALOGUES_DIR / "orientation.yaml")
 QUESTIONS = {s.id: s for s in SPEC.steps if s.kind != "outcome"}
@@ -16,12 +16,20 @@ MAX_QUESTIONS = 6
 TERRITORY = "Lannion-Trégor Communauté"
 
 
+def pieces(step: Step) -> list[str]:
+    """The fixed parts of a step's text, around its `{answers.…}` / `{summary}` placeholders."""
+    return [p for p in PLACEHOLDER.sub("\0", step.prompt).split("\0") if p.strip()]
+
+
+def shows(text: str, step: Step) -> bool:
+    """True when `text` holds the step's text (placeholders filled with anything)."""
+    return bool(step.prompt) and all(p in text for p in pieces(step))
+
+
 def current_step(chat: Any) -> Step | None:
     """The question or outcome the bot is showing now (its prompt is in the last replies)."""
     found = [
-        (chat.text.rfind(step.prompt), step)
-        for step in SPEC.steps
-        if step.prompt and step.prompt in chat.text
+        (chat.text.rfind(pieces(step)[0]), step) for step in SPEC.steps if shows(chat.text, step)
     ]
     return max(found, key=lambda pair: pair[0])[1] if found else None
 

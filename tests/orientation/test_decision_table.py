@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.orientation.guide import OUTCOMES, VERDICTS, walk
+from tests.orientation.guide import OUTCOMES, VERDICTS, shows, walk
 
 ROWS = yaml.safe_load((Path(__file__).with_name("decision_table.yaml")).read_text("utf-8"))["rows"]
 
@@ -21,7 +21,7 @@ def test_answers_lead_to_the_outcome_the_texts_give(chat, row):
     outcome, asked = walk(chat, row["answers"])
     assert outcome == row["outcome"], row["why"]
     assert asked == list(row["answers"]), "the guide asked other questions than the table lists"
-    assert OUTCOMES[outcome].prompt in chat.text
+    assert shows(chat.text, OUTCOMES[outcome])
 
 
 def test_the_table_covers_every_outcome():
@@ -32,7 +32,8 @@ def test_team_caring_for_its_own_patients_is_oriented_to_an_esp(chat):
     outcome, _ = walk(chat, {"stage": "reflection", "whom": "patientele", "team": "gp"})
     assert outcome == "esp"
     assert "une équipe de soins primaires (ESP)" in chat.text
-    assert "votre projet vise vos patients" in chat.text
+    assert "D'après vos réponses :\n• Pour qui : Nos patients (patientèle)\n" in chat.text
+    assert "• Porteurs : Avec un médecin généraliste" in chat.text  # the reasons, said back
 
 
 def test_a_territory_of_more_than_20000_inhabitants_is_oriented_to_a_cpts(chat):

@@ -9,6 +9,7 @@ from tests.conftest import Chat
 from tests.orientation.guide import MAX_QUESTIONS, QUESTIONS, VERDICTS, values_of, walk
 
 _user_ids = itertools.count(1000)
+PHONE_SIZED = 900
 
 
 def explore(app: Any, answers: dict[str, Any], found: list[tuple[dict[str, Any], str, list]]):
@@ -21,6 +22,8 @@ def explore(app: Any, answers: dict[str, Any], found: list[tuple[dict[str, Any],
         for value in values_of(step):
             explore(app, {**answers, step.id: value}, found)
         return
+    longest = max(len(r.text) for r in chat.replies)
+    assert longest <= PHONE_SIZED, (answers, outcome, chat.text)  # reasons and sources included
     found.append((answers, outcome, asked))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.orientation.guide import OUTCOMES, QUESTIONS, current_step, give, walk
+from tests.orientation.guide import OUTCOMES, QUESTIONS, current_step, give, shows, walk
 
 LONGEST = {"stage": "reflection", "whom": "population", "team": "gp", "existing": "none",
            "size": "over_20k", "territory": "Pays de Redon"}  # fmt: skip
@@ -86,7 +86,7 @@ def test_each_outcome_has_its_concrete_steps_then_back_restart_and_question(chat
     ]
     steps = chat.press("Les étapes concrètes")
     assert current_step(chat).id.endswith("_steps")
-    assert OUTCOMES[current_step(chat).id].prompt in steps
+    assert shows(steps, OUTCOMES[current_step(chat).id])
     assert "📚 Sources :\n• " in steps and "#" not in steps
     chat.press("Précédent")
     assert current_step(chat).id == outcome
