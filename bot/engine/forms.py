@@ -104,6 +104,7 @@ class Step:
     next: list[dict[str, Any]] = field(default_factory=list)
     store_display: bool = False
     in_summary: bool = True
+    parts: list[str] = field(default_factory=list)  # an outcome's `prompt` given as a list
     suggest: dict[str, str] | None = None
     accepts_questions: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
@@ -119,11 +120,14 @@ class Step:
     def parse(cls, raw: dict[str, Any]) -> Step:
         kind = str(raw.get("kind", "text"))
         validator = raw.get("validator") or DEFAULT_VALIDATORS.get(kind)
+        prompt = raw.get("prompt", "")
+        parts = [str(p) for p in prompt] if isinstance(prompt, list) else [str(prompt)]
         return cls(
             id=str(raw["id"]),
             kind=kind,
             label=str(raw.get("label", raw["id"])),
-            prompt=str(raw.get("prompt", "")),
+            prompt="\n\n".join(parts),
+            parts=parts,
             why=str(raw.get("why", "")),
             example=str(raw.get("example", "")),
             validator=validator,
@@ -1024,7 +1028,7 @@ class FormFlow:
     def _outcome_action(
         self, ctx: TurnContext, data: dict[str, Any], step: Step, action: str
     ) -> list[Reply]:
-        """An outcome's button: restart, menu, go to a step, or switch flow with a prefill."""
+        """An outcome's button: restart, menu, question, go to a step, or switch flow (prefill)."""
         if not (action.startswith("o") and action[1:].isdigit()):
             return [Reply(self.spec.t("stale")), *self._render(ctx, data)]
         index = int(action[1:])
@@ -1044,9 +1048,18 @@ class FormFlow:
             ctx.finish()
             ctx.switch_to(str(button["flow"]), **prefill)
             return []
+        if kind == "question":
+            # like the menu's « Poser une question »: leave the guide, the next message is a
+            # question; the answers stay, so /orientation comes back to this outcome
+            ctx.finish()
+            return [Reply(self._engine_text("ask_question") or self.spec.t("finished"))]
         ctx.conversation.data.pop(self.name, None)
         ctx.finish()
         return [Reply(self.spec.t("finished"), self._menu_buttons(ctx))]
+
+    def _engine_text(self, key: str) -> str:
+        texts = getattr(getattr(self.app, "engine", None), "texts", None)
+        return texts.get(key) if texts is not None and hasattr(texts, "get") else ""
 
     def _apply_prefill(self, data: dict[str, Any], prefill: dict[str, Any]) -> str:
         """Take answers known from another flow (objectives ticked, territory); mark them."""
@@ -1105,7 +1118,7 @@ class FormFlow:
         if step.kind == "review":
             return self._review(ctx, data)
         if step.kind == "outcome":
-            return [self._outcome(ctx, data, step)]
+            return self._outcome(ctx, data, step)
         return [self._question(data, step, sub, reminder)]
 
     def _question(
@@ -1290,15 +1303,16 @@ class FormFlow:
                 buttons.append([Button(f"✏️ {step.label}", p(f"e.{step.id}"))])
         return Reply(self.spec.t("review_prompt"), buttons, edit_key=f"{self.name}:review")
 
-    def _outcome(self, ctx: TurnContext, data: dict[str, Any], step: Step) -> Reply:
-        text = self._fill(data, step.prompt)
-        text = self._with_sources(ctx, text, step.sources)
+    def _outcome(self, ctx: TurnContext, data: dict[str, Any], step: Step) -> list[Reply]:
+        """One reply per part of the text (a list in the YAML); sources and buttons on the last."""
+        texts = [self._fill(data, part) for part in step.parts]
+        texts[-1] = self._with_sources(ctx, texts[-1], step.sources)
         buttons = [
             [Button(str(b["label"]), self._payload(data, f"o{i}"))]
             for i, b in enumerate(step.buttons)
         ]
         buttons.append([Button(self.spec.t("back"), self._payload(data, "back"))])
-        return Reply(text, buttons)
+        return [*(Reply(t) for t in texts[:-1]), Reply(texts[-1], buttons)]
 
     # ------------------------------------------------------------------ answers in texts
     def path_answers(self, data: dict[str, Any]) -> dict[str, Any]:

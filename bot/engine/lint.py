@@ -26,7 +26,7 @@ from bot.engine.forms import (
 )
 from bot.engine.validators import VALIDATORS
 
-OUTCOME_ACTIONS = {"restart", "menu", "goto", "switch"}
+OUTCOME_ACTIONS = {"restart", "menu", "question", "goto", "switch"}
 LONGEST_ACTION = 24  # e.g. "i.referents.19" or "f.practice_other"
 
 

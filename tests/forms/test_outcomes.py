@@ -72,3 +72,27 @@ def test_answers_of_a_branch_left_by_going_back_are_not_shown():
     assert flow._fill(data, "{answers.whom}|{answers.territory}|{summary}") == (
         "Nos patients||• Pour qui : Nos patients"
     )
+
+
+def test_an_outcome_written_as_a_list_is_several_replies_buttons_on_the_last():
+    guide = {
+        **GUIDE,
+        "steps": [
+            *GUIDE["steps"][:-1],
+            {
+                "id": "verdict",
+                "kind": "outcome",
+                "prompt": ["Verdict : {answers.whom}.", "Les étapes : 1, 2, 3."],
+                "buttons": [{"label": "🔄 Recommencer", "action": "restart"}],
+            },
+        ],
+    }
+    flow = FormFlow(FormSpec(guide))
+    data = {"answers": {"whom": "patients"}, "history": [["whom", 0]], "step": "verdict"}
+    first, last = flow._outcome(None, data, flow.spec.by_id["verdict"])  # type: ignore[arg-type]
+    assert (first.text, first.buttons) == ("Verdict : Nos patients.", [])
+    assert last.text == "Les étapes : 1, 2, 3."
+    assert [b.label for row in last.buttons for b in row] == [
+        "🔄 Recommencer",
+        "back",
+    ]  # no texts: the key

@@ -98,9 +98,12 @@ def test_each_outcome_has_its_concrete_steps_then_back_restart_and_question(chat
 def test_ask_a_question_leaves_the_guide_and_the_next_message_is_answered(chat):
     walk(chat, {"stage": "information", "whom": "unknown"})
     text = chat.press("Poser une question")
-    assert "Écrivez votre question" in text
+    assert text == chat.app.engine.texts("ask_question")  # the same as the menu's button
+    assert chat.buttons == []
     answer = chat.say("Quelles sont les missions socles d'une CPTS ?")
     assert "médecin traitant" in answer
+    text = chat.say("/orientation")  # the verdict is still there
+    assert "Reprenons" in text and current_step(chat).id == "info_target"
 
 
 def test_the_guide_resumes_where_the_user_left_it(chat):
