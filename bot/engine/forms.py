@@ -1043,7 +1043,7 @@ class FormFlow:
             self._jump(ctx, data, self.spec.entry(self.spec.by_id[button["goto"]]))
             return self._render(ctx, data)
         if kind == "switch":
-            prefill = resolve_prefill(button.get("prefill") or {}, data.get("answers") or {})
+            prefill = resolve_prefill(button.get("prefill") or {}, self.path_answers(data))
             ctx.conversation.data.pop(self.name, None)
             ctx.finish()
             ctx.switch_to(str(button["flow"]), **prefill)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.orientation.guide import walk
+from tests.orientation.guide import current_step, walk
 
 OBJECTIVES = {
     "information": "Besoin d'informations sur ce qu'est une CPTS",
@@ -115,3 +115,21 @@ def test_the_prefilled_answers_are_skipped_then_shown_in_the_ami_review(chat):
     assert "☐ Besoin d'informations sur ce qu'est une CPTS" in review
     assert "Pays de Redon" in review
     assert review.count("(repris de l'orientation)") == 2
+
+
+def test_a_territory_typed_on_a_branch_left_by_going_back_is_not_carried_to_the_ami(chat):
+    answers = {"stage": "reflection", "whom": "population", "team": "alone", "existing": "none",
+               "territory": "Pays de Redon"}  # fmt: skip
+    assert walk(chat, answers)[0] == "info_alone"
+    for _ in range(4):  # territory, existing, team, whom
+        chat.press("Précédent")
+    assert current_step(chat).id == "whom"
+    chat.press("A. Nos patients")
+    chat.press("D. Seul(e)")
+    assert current_step(chat).id == "info_alone"  # its AMI button carries the territory…
+    assert "Pays de Redon" not in chat.text  # …but none was given on this path
+
+    text = chat.press("Répondre à l'AMI maintenant")
+    assert "Territoire de projet" not in text
+    assert "territory" not in ami_draft(chat)["answers"]
+    assert ami_draft(chat)["prefilled"] == ["objectives"]
