@@ -22,7 +22,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_SET = ROOT.parent / "shared" / "eval" / "qa_dev.yaml"
-OWN_SETS = sorted((ROOT / "tests" / "qa").glob("questions*.yaml"))
+OWN_SETS = sorted((ROOT / "tests" / "qa").glob("questions*.yaml")) + sorted(
+    (ROOT / "tests" / "qa").glob("blind_round*.yaml")
+)
 
 
 def _score(service, path: Path) -> tuple[dict, list[float], list[str]]:

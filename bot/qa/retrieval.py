@@ -35,6 +35,7 @@ _ENTITY_MISMATCH = 0.7
 _REGION_MISMATCH = 0.9
 _ANSWER_VARIANT = 0.8
 _GLOSSARY_FACTOR = 0.85
+_FOCUS_MIN_WEIGHT = 1.4
 # the objects people ask about: a topic that never names the one asked about is penalised
 _ENTITIES = frozenset(
     {"_esp", "_cpts", "_msp", "_pta", "_ami", "_aci", "_fir", "_sas", "_urps"}
@@ -185,7 +186,8 @@ class Analyzer:
         if term in self.strong:
             return _STRONG
         if term.isdigit():
-            return 0.2
+            # article numbers and key figures the texts use (1434, 6327, 15000) anchor a question
+            return 0.8 if len(term) >= 4 and term in self.known_terms else 0.2
         return _DOMAIN_PLAIN if term in self.known_terms else 0.0
 
 
@@ -317,8 +319,24 @@ class Index:
         doms = [self.analyzer.domain_weight(t) for t in weights]
         mass = sum(doms)
         anchor = max(doms, default=0.0)
-        foreign = sum(1 for t in weights if t not in self.idf or t in self.analyzer.off_domain)
+        foreign = sum(
+            1
+            for t in weights
+            if (t not in self.idf and t not in self.analyzer.generic)
+            or t in self.analyzer.off_domain
+        )
         return Analysis(weights, unknown, corrected, mass, raw_tokens(question), anchor, foreign)
+
+    def focus_term(self, a: Analysis) -> str | None:
+        """The question's most distinctive word: the heaviest known term that is not one of
+        the objects (ESP, CPTS…) nor a generic word; None when nothing stands out."""
+        best, best_w = None, _FOCUS_MIN_WEIGHT
+        for t, w in a.terms.items():
+            if t in _ENTITIES or t in self.analyzer.generic or t not in self.idf:
+                continue
+            if w > best_w:
+                best, best_w = t, w
+        return best
 
     def search_topics(self, a: Analysis, limit: int = 5) -> list[Hit]:
         q = a.terms

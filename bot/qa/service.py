@@ -20,14 +20,17 @@ from bot.qa.knowledge import (
 )
 from bot.qa.retrieval import Analysis, Hit, Index
 from bot.qa.segment import Passage
-from bot.qa.textnorm import clean_control, quote_in, raw_tokens, scorer_plain
+from bot.qa.textnorm import clean_control, quote_in, raw_tokens, scorer_normalize, scorer_plain
 
 MAX_QUESTION_CHARS = 1000  # longer messages are not questions (pasted documents…)
 TELEGRAM_LIMIT = 4096
+MORE_LIMIT = 3500  # "En savoir plus": whole sections, bounded (the adapter splits beyond 4096)
 
 # decision thresholds on the raw retrieval scores (see docs/notes-qa.md for how they were set)
 TOPIC_THRESHOLD = 0.36
 PASSAGE_THRESHOLD = 0.72
+WANTED_PASSAGE = 0.4  # a passage that has what the question asks for (article, date, link…)
+WANTED_ALONE = 0.55  # … and answers on its own when no curated topic fits
 DOMAIN_GATE = 0.9  # total domain weight of the question's terms
 DOMAIN_ANCHOR = 0.6  # at least one clearly ESP/CPTS term (concept or strong word)
 DOMAIN_CORE = 0.8  # a core term (ESP, CPTS, ARS, FIR…) tolerates unknown or generic words
@@ -84,6 +87,45 @@ _HELP = re.compile(
     r"qu ?est[ -]ce que (tu sais|vous savez|tu peux|vous pouvez) faire|qui es[ -]tu|"
     r"qui etes[ -]vous|tu sers a quoi|a quoi (tu sers|servez[ -]vous))\s*\??$"
 )
+_MONTHS = "janvier|fevrier|mars|avril|mai|juin|juillet|aout|septembre|octobre|novembre|decembre"
+# what a question asks for ("quel article", "quelle adresse"…) and how that looks in a text:
+# when the chosen answer lacks it, the sentence of the texts that has it is added, verbatim
+_WANTS = (
+    (re.compile(r"\barticles?\b"), re.compile(r"\b[ldr]\.? ?\d{4}-\d+")),
+    (
+        re.compile(r"\b(url|lien|liens|telecharger|ou trouver|site internet)\b"),
+        re.compile(r"https?://"),
+    ),
+    (
+        re.compile(r"\b(mail|courriel|e-mail|email|adresse electronique)\b"),
+        re.compile(r"[\w.-]+@[\w.-]+"),
+    ),
+    (
+        re.compile(r"\b(quand|date|quel jour|quelle annee|en quelle annee)\b"),
+        re.compile(rf"\b(\d{{1,2}}(er)? )?({_MONTHS}) \d{{4}}\b"),
+    ),
+    (
+        re.compile(r"\b(frequence|combien de fois|tous les combien|rythme)\b"),
+        re.compile(r"\bfois par\b"),
+    ),
+    (re.compile(r"\b(telephone|numero)\b"), re.compile(r"\b0\d([ .]?\d\d){4}\b")),
+)
+# questions the texts cannot answer whatever their words: a named person in a role (the texts
+# name only four people), how an outside scheme works (glossary entries only expand
+# acronyms), a price or a pay without any amount in the answer, national counts
+_ROLE = r"(directeur|directrice|president|presidente|ministre|chef|dirigeant|dirigeante|patron)"
+_PERSON_Q = re.compile(
+    rf"\bqui (est|sont|etait) (le|la|les|l) {_ROLE}|\bqui (preside|dirige|presidera)\b|"
+    rf"\bquel(le)? est (le|la) (nom (du|de la) )?{_ROLE}\b|\bnom (du|de la) {_ROLE}"
+)
+_PEOPLE = ("derieux", "fevrier", "armanteras", "ricordeau")
+_HOW_WORKS_Q = re.compile(r"\b(comment (fonctionne|marche)|fonctionnement)\b")
+_MONEY_Q = re.compile(
+    r"\b(montant|tarif|tarifs|prix|cout|coute|couter|salaire|gagne|gagner|combien (touche|paye|rapporte))\b"
+)
+_AMOUNT = re.compile(r"€|\beuros?\b")
+_NATIONAL_COUNT_Q = re.compile(r"\b(combien|nombre)\b.*\b(france|national|nationale|pays|europe)\b")
+_SENTENCE_END = re.compile(r"(?<=[.;!?])\s+(?=[A-ZÀ-Ý«(])")
 _HTML_TAG = re.compile(r"<[^>]{0,200}>")
 _MD_CHARS = re.compile(r"[*_`#>|~\[\]]+")
 
@@ -194,11 +236,37 @@ class QAService:
         passages = [p for p in (self.kb.passages.get(i) for i in pids) if p is not None]
         if not passages:
             return None
-        blocks = []
+        # the whole section each passage belongs to (lead sentence and its list items),
+        # verbatim, in the order of the text; sections already shown are not repeated
+        blocks: list[str] = []
+        seen: set[str] = set()
+        used = 0
         for p in passages:
+            section_key = p.id.rsplit(".", 1)[0]
+            if section_key in seen:
+                continue
+            seen.add(section_key)
+            members = [
+                x
+                for x in self.kb.passages.values()
+                if x.doc_id == p.doc_id and x.id.rsplit(".", 1)[0] == section_key and not x.hidden
+            ] or [p]
             doc = self.kb.documents[p.doc_id]
             head = f"{doc.short_title}" + (f" — {p.section}" if p.section else "")
-            blocks.append(f"{head} :\n« {p.text} »")
+            lines: list[str] = []
+            for x in members:
+                nested = x.raw[:1].isspace() and x.raw.lstrip().startswith("-")
+                bullet = "   – " if nested and x.context else "• " if x.context else ""
+                lines.append(bullet + x.text)
+            body = "\n".join(lines)
+            room = MORE_LIMIT - used - len(head) - 8
+            if room < 200:
+                break
+            if len(body) > room:
+                body = _short_quote(body.replace("\n", " \n "), room).replace(" \n ", "\n")
+            block = f"{head} :\n« {body} »"
+            blocks.append(block)
+            used += len(block) + 2
         sources = [self._ref_for_passage(p) for p in passages]
         return QAAnswer("\n\n".join(blocks), sources, False, 1.0, "answer", None, [])
 
@@ -252,13 +320,35 @@ class QAService:
         if hits and hits[0].score >= TOPIC_THRESHOLD:
             best = hits[0]
             topic = self.kb.topics[best.key]
+            if self._unanswerable(a, topic):
+                return self._abstain(best.score, TOPIC_THRESHOLD * 2)
             others = [h for h in hits[1:] if h.score >= TOPIC_THRESHOLD * 0.8]
-            return self._topic_answer(topic, _confidence(best.score, TOPIC_THRESHOLD), others)
+            extra = self._wanted_sentence(a, topic)
+            return self._topic_answer(
+                topic, _confidence(best.score, TOPIC_THRESHOLD), others, extra=extra
+            )
         phits = self.index.search_passages(a, limit=3)
         if phits and phits[0].score >= PASSAGE_THRESHOLD:
             return self._passage_answer(phits[0], hits)
+        extra = self._wanted_sentence(a, None)
+        if extra is not None and extra[2] >= WANTED_ALONE:
+            return self._sentence_answer(extra, hits)
         raw = max(hits[0].score if hits else 0.0, 0.0)
         return self._abstain(raw, TOPIC_THRESHOLD)
+
+    @staticmethod
+    def _unanswerable(a: Analysis, topic: Topic) -> bool:
+        """The question asks for something the texts never give (see _PERSON_Q…), and the
+        chosen answer does not give it either."""
+        q = " ".join(a.tokens)
+        answer = scorer_normalize(topic.answer)
+        if _PERSON_Q.search(q) and not any(name in answer for name in _PEOPLE):
+            return True
+        if _HOW_WORKS_Q.search(q) and topic.origin == "glossary.yaml":
+            return True
+        if _MONEY_Q.search(q) and not _AMOUNT.search(answer):
+            return True
+        return bool(_NATIONAL_COUNT_Q.search(q))
 
     def _related(self, topic: Topic, hits: list[Hit]) -> list[tuple[str, str]]:
         keys: list[str] = []
@@ -296,10 +386,79 @@ class QAService:
             quote = _short_quote(scorer_plain(p.raw))
         return SourceRef(p.doc_id, doc.title, p.section, quote, p.id)
 
-    def _topic_answer(self, topic: Topic, score: float, hits: list[Hit]) -> QAAnswer:
+    def _wanted_sentence(
+        self, a: Analysis, topic: Topic | None
+    ) -> tuple[Passage, str, float] | None:
+        """When the question asks for an article, a date, a link, an address, a frequency or a
+        phone number that the curated answer does not give: the sentence of the texts that
+        gives it (best covering the question), with its passage and a score."""
+        q = " ".join(a.tokens)
+        wants = [pat for ask, pat in _WANTS if ask.search(q)]
+        if not wants:
+            return None
+        have = scorer_normalize(topic.answer) if topic is not None else ""
+        cands: list[tuple[Passage, float]] = []
+        if topic is not None:
+            for src in topic.sources:
+                p = self.kb.passages.get(src.passage_id)
+                if p is not None:
+                    cands.append((p, 1.0))
+        for h in self.index.search_passages(a, limit=8):
+            if h.score >= WANTED_PASSAGE:
+                cands.append((self.kb.passages[h.key], h.score))
+        q_sq = sum(w * w for w in a.terms.values()) or 1.0
+        best: tuple[float, Passage, str] | None = None
+        for p, pscore in cands:
+            for sent in _SENTENCE_END.split(p.text):
+                norm = scorer_normalize(sent)
+                found = [m.group(0) for pat in wants for m in pat.finditer(norm)]
+                if not found or all(f in have for f in found):
+                    continue  # nothing asked for, or the answer already gives it
+                terms = set(self.index.analyzer.terms(sent)[0])
+                terms |= set(self.index.analyzer.terms(p.section)[0])
+                cov = sum(w * w for t, w in a.terms.items() if t in terms) / q_sq
+                score = 0.7 * cov + 0.3 * min(pscore, 1.0)
+                if best is None or score > best[0]:
+                    best = (score, p, sent.strip())
+        if best is None or best[0] < WANTED_PASSAGE:
+            return None
+        score, p, sent = best
+        if len(sent) > 420:
+            sent = _short_quote(sent, 420)
+        if not quote_in(sent, self.kb.documents[p.doc_id].plain):
+            return None
+        return p, sent, score
+
+    def _sentence_answer(self, extra: tuple[Passage, str, float], hits: list[Hit]) -> QAAnswer:
+        p, sent, score = extra
+        doc = self.kb.documents[p.doc_id]
+        ref = SourceRef(p.doc_id, doc.title, p.section, sent, p.id)
+        text = (
+            "Je n'ai pas de réponse rédigée pour cette question ; voici la phrase des textes qui "
+            f"y répond :\n« {sent} »\n\n{self._source_line([(p.doc_id, p.section)])}"
+        )
+        related = [(self.kb.topics[h.key].label, f"topic:{h.key}") for h in hits[:3]]
+        return QAAnswer(
+            text, [ref], False, _confidence(score, WANTED_ALONE) * 0.9, "answer",
+            f"more:p:{p.id}", related,
+        )  # fmt: skip
+
+    def _topic_answer(
+        self,
+        topic: Topic,
+        score: float,
+        hits: list[Hit],
+        extra: tuple[Passage, str, float] | None = None,
+    ) -> QAAnswer:
         refs = [self._ref(s) for s in topic.sources if s.passage_id in self.kb.passages]
+        body = topic.answer
+        if extra is not None:
+            p, sent, _ = extra
+            doc = self.kb.documents[p.doc_id]
+            body += f"\n\nLe texte précise ({doc.short_title}) : « {sent} »"
+            refs.append(SourceRef(p.doc_id, doc.title, p.section, sent, p.id))
         line = self._source_line([(r.id, r.section) for r in refs])
-        text = f"{topic.answer}\n\n{line}"
+        text = f"{body}\n\n{line}"
         return QAAnswer(
             text=text[:TELEGRAM_LIMIT],
             sources=refs,

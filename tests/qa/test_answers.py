@@ -215,3 +215,64 @@ def test_holdout_question_sets_meet_the_bars(service: QAService, name: str) -> N
 def test_off_topic_questions_with_health_words_are_not_answered(service: QAService) -> None:
     result = score_set(service, QA_DIR / "questions_offtopic.yaml")
     assert result.abstention >= 0.9, result.failures
+
+
+def _plain(text: str) -> str:
+    from bot.qa.textnorm import scorer_normalize
+
+    return scorer_normalize(text)
+
+
+def test_gp_requirement_question_about_cpts_says_composition_is_open(service: QAService) -> None:
+    reply = service.answer("Une CPTS est-elle obligée d'avoir un médecin généraliste ?")
+    assert not reply.abstained
+    text = _plain(reply.text)
+    assert "tout acteur de sante" in text and "esp" in text
+    assert "instruction-dgos-2016-392" in {s.id for s in reply.sources}
+
+
+def test_question_asking_for_a_date_gets_the_date_in_the_text(service: QAService) -> None:
+    reply = service.answer("le second avenant de l'ACI a été signé quand ?")
+    assert "20 decembre 2021" in _plain(reply.text)
+
+
+def test_question_asking_for_an_article_gets_the_sentence_that_names_it(
+    service: QAService,
+) -> None:
+    reply = service.answer("Quel article du CSP prévoit que l'ARS constitue une PTA ?")
+    assert not reply.abstained
+    assert "6327-2" in _plain(reply.text)
+    assert all(s.quote for s in reply.sources)
+
+
+def test_question_asking_for_a_link_gets_the_address(service: QAService) -> None:
+    reply = service.answer("lien vers le guide régional élaboré avec les URPS ?")
+    assert "bretagne.paps.sante.fr" in _plain(reply.text)
+
+
+def test_questions_about_people_or_outside_schemes_abstain(service: QAService) -> None:
+    for q in (
+        "Qui est la directrice de l'ARS Bretagne ?",
+        "Qui préside la CPTS de Brest ?",
+        "Comment marche la CMU-C ?",
+        "Combien de CPTS au niveau national ?",
+        "Quel est le salaire d'un coordinateur de CPTS ?",
+    ):
+        assert service.answer(q).abstained, q
+
+
+def test_people_named_in_the_texts_are_still_answered(service: QAService) -> None:
+    reply = service.answer("Qui contacter à l'ARS Bretagne pour l'AMI ?")
+    assert not reply.abstained and "derieux" in _plain(reply.text)
+
+
+def test_more_shows_the_whole_section_with_its_list_items(service: QAService) -> None:
+    reply = service.answer("les 4 missions socles d'une CPTS ?")
+    more = service.more(reply.more_key)
+    assert more is not None
+    text = more.text
+    assert len(text) <= 3600
+    assert "4 missions socles ont été identifiées" in text
+    for item in ("Accès au médecin traitant", "Accès aux soins non programmés", "Prévention"):
+        assert item in text
+    assert "Thématiques prioritaires" in text  # the section is named
