@@ -1,10 +1,12 @@
 """The YAML form runner: any `dialogues/*.yaml` declaring `flow:` becomes a `Flow`.
 
 The YAML lists steps (questions, repeatable groups, review, outcomes); `FormSpec` turns them
-into plain lists of states and transitions for the `transitions` library (conditions are data:
-`when:` / `ask_if:` dictionaries evaluated on the answers). `FormFlow` runs one such machine per
-turn on the state kept in `ctx.flow_data(name)` — nothing lives in process memory, so a new
-engine on the same database resumes exactly where the user was.
+into plain lists of states and transitions (conditions are data: `when:` / `ask_if:`
+dictionaries evaluated on the answers), indexed once per spec by (state, trigger); `FormFlow`
+fires them on the state kept in `ctx.flow_data(name)` with the `transitions` library's
+semantics (first transition whose conditions hold) but without a Machine, a model or a lock per
+turn — nothing lives in process memory, so a new engine on the same database resumes exactly
+where the user was. `FormSpec.machine()` builds the equivalent `transitions` Machine (tests).
 
 Button payloads are `<flow>:<visit>:<action>`: `visit` changes whenever the step changes, so a
 button of an old message is recognised as stale and never corrupts answers.
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -253,6 +254,12 @@ class FormSpec:
         self.transitions: list[dict[str, Any]] = []
         self.locate: dict[str, tuple[Step, Step | None]] = {}
         self._build()
+        # (source, trigger) → its transitions in order: what a turn fires, without a Machine
+        self.table: dict[tuple[str, str], list[tuple[str, list[Condition], list[Condition]]]] = {}
+        for t in self.transitions:
+            self.table.setdefault((t["source"], t["trigger"]), []).append(
+                (t["dest"], list(t.get("conditions") or []), list(t.get("unless") or []))
+            )
 
     @classmethod
     def load(cls, path: Path) -> FormSpec:
@@ -353,7 +360,22 @@ class FormSpec:
         self.states.append(name)
         self.locate[name] = (step, sub)
 
+    def fire(self, state: str, trigger: str, scope: Callable[[], dict[str, Any]]) -> str:
+        """The state `trigger` leads to from `state`: the first transition whose conditions hold
+        and whose `unless` do not (the `transitions` semantics), else `state` (ignored)."""
+        rules = self.table.get((state, trigger))
+        if not rules:
+            return state
+        answers = scope()
+        for dest, conditions, unless in rules:
+            if all(c.holds(answers) for c in conditions) and not any(
+                c.holds(answers) for c in unless
+            ):
+                return dest
+        return state
+
     def machine(self) -> Machine:
+        """The same states and transitions as a `transitions` Machine (tests, tooling)."""
         return Machine(
             model=None,
             states=list(self.states),
@@ -403,8 +425,6 @@ class FormFlow:
         self.name = spec.name
         self.title = spec.title
         self.app = app
-        self.machine = spec.machine()
-        self._lock = threading.Lock()
         self._citations: dict[tuple[tuple[str, ...], bool], str] = {}
 
     # ------------------------------------------------------------------ Flow protocol
@@ -464,11 +484,9 @@ class FormFlow:
         ctx.conversation.state = state[:128]
 
     def _fire(self, data: dict[str, Any], trigger: str) -> str:
-        """Run `trigger` on the machine from the draft's state; return the new state."""
+        """Fire `trigger` from the draft's state (group item in scope); return the new state."""
         model = FormModel(data, self.spec)
-        with self._lock:
-            self.machine.events[trigger].trigger(model)
-        return model.state
+        return self.spec.fire(model.state, trigger, model.scope)
 
     def _move(
         self,
