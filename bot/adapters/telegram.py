@@ -19,7 +19,7 @@ import secrets
 import signal
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -49,6 +49,7 @@ from bot.adapters.telegram_render import (
     to_incoming,
 )
 from bot.engine.messages import Incoming, Kind, Reply
+from bot.privacy import apply_retention
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -109,6 +110,9 @@ class TelegramFrontend:
     edit_keys: OrderedDict[tuple[int, str], int] = field(default_factory=OrderedDict)
     last_message: OrderedDict[int, int] = field(default_factory=OrderedDict)  # 0: the user's
     turns: int = 0
+    # Webhook mode: update_id → future resolved once that update's turn has run, so that the
+    # HTTP answer (and with it the next update of the chat) waits for the turn.
+    completions: dict[int, asyncio.Future[None]] = field(default_factory=dict)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _stop: asyncio.Event | None = None
     _application: Application | None = None  # type: ignore[type-arg]
@@ -168,7 +172,17 @@ class TelegramFrontend:
     async def _notices_loop(self, application: Application) -> None:  # type: ignore[type-arg]
         """Deliver messages produced outside a turn (mail accepted, delayed, reminders)."""
         assert self._stop is not None
+        loop = asyncio.get_running_loop()
+        next_retention = 0.0
         while not self._stop.is_set():
+            if loop.time() >= next_retention:  # reminders and erasure of idle drafts
+                next_retention = loop.time() + RETENTION_EVERY
+                try:
+                    await loop.run_in_executor(
+                        self.executor, apply_retention, self.app.store, self.app.settings
+                    )
+                except Exception:
+                    log.exception("retention pass failed")
             try:
                 await self.deliver_notices(application)
             except Exception:
@@ -211,6 +225,13 @@ class TelegramFrontend:
         return sent
 
     # ------------------------------------------------------------------ updates
+    def after(self, update: object) -> None:
+        """Runs when an update has been handled: release the webhook request waiting for it."""
+        if isinstance(update, Update):
+            future = self.completions.pop(update.update_id, None)
+            if future is not None and not future.done():
+                future.set_result(None)
+
     def before(self, update: object) -> None:
         """Runs at arrival, outside the user's lane: answer callback queries at once."""
         if isinstance(update, Update) and update.callback_query is not None:
@@ -254,7 +275,9 @@ class TelegramFrontend:
             return
         self.blocked.discard(user.id)
         self._note_last(message.chat_id, 0)  # the user spoke last: edits above would go unseen
-        await self._turn(application, message.chat_id, incoming)
+        await self._turn(
+            application, message.chat_id, replace(incoming, update_id=update.update_id)
+        )
 
     async def _turn(
         self,
@@ -292,7 +315,14 @@ class TelegramFrontend:
             await self._invite(application, message)
             return
         self.blocked.discard(query.from_user.id)
-        incoming = Incoming(query.from_user.id, Kind.CHOICE, data, "", query.from_user.first_name)
+        incoming = Incoming(
+            query.from_user.id,
+            Kind.CHOICE,
+            data,
+            "",
+            query.from_user.first_name,
+            update_id=update.update_id,
+        )
         await self._turn(application, chat_id, incoming, pressed=message, data=data)
 
     async def _mark_pressed(
@@ -597,7 +627,9 @@ def build_application(
         Application.builder()
         .token(token or settings.telegram_bot_token)
         .concurrent_updates(
-            PerUserUpdateProcessor(gate, max_concurrent_updates, before=frontend.before)
+            PerUserUpdateProcessor(
+                gate, max_concurrent_updates, before=frontend.before, after=frontend.after
+            )
         )
         .post_init(frontend.post_init)
         .post_shutdown(frontend.post_shutdown)
@@ -708,7 +740,7 @@ async def _start_webhook(application: Application, settings: Settings) -> Any:  
             (
                 _tornado_path(path),
                 _WebhookHandler,
-                {"bot_application": application, "secret": secret},
+                {"bot_application": application, "secret": secret, "frontend": frontend},
             ),
         ]
     )
@@ -748,15 +780,25 @@ def _db_ok(frontend: TelegramFrontend) -> bool:
         return False
 
 
+RETENTION_EVERY = 600.0  # seconds between two passes of the draft retention policy
+WEBHOOK_ANSWER_WITHIN = 45.0  # seconds a webhook request waits for its turn before answering
+
+
 def _handlers() -> tuple[type, type]:
     import tornado.web
 
     class WebhookHandler(tornado.web.RequestHandler):
         """Telegram's POSTs: secret token checked, update queued for the application."""
 
-        def initialize(self, bot_application: Application, secret: str) -> None:  # type: ignore[type-arg]
+        def initialize(
+            self,
+            bot_application: Application,  # type: ignore[type-arg]
+            secret: str,
+            frontend: TelegramFrontend | None = None,
+        ) -> None:
             self.application_ = bot_application
             self.secret = secret
+            self.frontend = frontend
 
         async def post(self) -> None:
             given = self.request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
@@ -774,7 +816,18 @@ def _handlers() -> tuple[type, type]:
                 self.set_status(400)
                 self.finish("bad update")
                 return
+            done: asyncio.Future[None] | None = None
+            if self.frontend is not None:
+                # Answer only once the turn has run: Telegram (or the load balancer) sends a
+                # chat's next update after this answer, so two instances apply one user's
+                # updates in order. Telegram gives up after ~60 s; we answer before that.
+                done = asyncio.get_running_loop().create_future()
+                self.frontend.completions[update.update_id] = done
             await self.application_.update_queue.put(update)
+            if done is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(done), WEBHOOK_ANSWER_WITHIN)
+                self.frontend.completions.pop(update.update_id, None)  # type: ignore[union-attr]
             self.set_status(200)
             self.finish()
 

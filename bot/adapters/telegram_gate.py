@@ -164,10 +164,12 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         gate: UserGate,
         max_concurrent_updates: int = 4096,
         before: Callable[[object], None] | None = None,
+        after: Callable[[object], None] | None = None,
     ) -> None:
         super().__init__(max_concurrent_updates)
         self.gate = gate
         self.before = before
+        self.after = after
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         if self.before is not None:
@@ -176,10 +178,14 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
             except Exception:
                 log.exception("pre-processing of an update failed")
         key = update_user_id(update)
-        if key is None:
-            await coroutine
-            return
-        await self.gate.run(key, coroutine, update)
+        try:
+            if key is None:
+                await coroutine
+            else:
+                await self.gate.run(key, coroutine, update)
+        finally:
+            if self.after is not None:
+                self.after(update)
 
     async def initialize(self) -> None:
         """Nothing to allocate."""

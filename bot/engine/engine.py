@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 MAX_LINKS = 40  # short button payloads remembered per conversation
+SEEN_UPDATES = 50  # update ids remembered per conversation to apply each update once
 StaffCommand = Callable[[TurnContext, str], list[Reply]]
 AMI_FLOW = "ami_bretagne"
 ORIENTATION_FLOW = "orientation"
@@ -64,6 +65,8 @@ class DialogueEngine:
                     now=now,
                     display_name=incoming.display_name,
                 )
+                if self._seen_before(ctx, incoming):
+                    return []  # a redelivered update (webhook retry, second instance): applied once
                 replies = self._dispatch(ctx, incoming)
                 replies += self._after_turn(ctx)
                 turn.changed()
@@ -71,6 +74,17 @@ class DialogueEngine:
         except Exception:
             log.exception("turn failed for an incoming %s", incoming.kind)
             return [Reply(self.texts("error"))]
+
+    def _seen_before(self, ctx: TurnContext, incoming: Incoming) -> bool:
+        """Remember the last update ids applied to this conversation; True for a repeat."""
+        if incoming.update_id is None:
+            return False
+        seen: list[int] = ctx.conversation.data.setdefault("_seen_updates", [])
+        if incoming.update_id in seen:
+            return True
+        seen.append(incoming.update_id)
+        del seen[:-SEEN_UPDATES]
+        return False
 
     # ------------------------------------------------------------------ routing
     def _dispatch(self, ctx: TurnContext, incoming: Incoming) -> list[Reply]:

@@ -31,6 +31,7 @@ class Incoming:
     text: str = ""
     arg: str = ""
     display_name: str = ""
+    update_id: int | None = None  # the front end's id for the event, to apply it only once
 
     @classmethod
     def say(cls, user_id: int, text: str) -> Incoming:

@@ -15,14 +15,6 @@ from tests.ops.harness import BotProcess, OpsBotApi, bot_env, migrate, processes
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: bot.privacy.apply_retention is called by nothing in `python -m bot run` (nor by "
-        "the worker): drafts are never reminded nor erased. Fix: call it periodically from the "
-        "notices loop of bot/adapters/telegram.py (and from `python -m bot worker`)."
-    ),
-)
 async def test_the_running_bot_reminds_an_idle_draft_before_erasing_it(
     api: OpsBotApi, sqlite_url: str, tmp_path: Path
 ) -> None:

@@ -180,14 +180,6 @@ async def test_two_instances_lose_and_double_no_turn_of_a_burst(cluster: Cluster
     delivered_once(api)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "adapter bug: the webhook answers 200 before the turn has run, so the next update of "
-        "the same chat can reach the other instance and take the row lock first "
-        "(see docs/operations.md, 'Two instances')"
-    ),
-)
 async def test_two_instances_apply_one_users_burst_in_order(cluster: Cluster) -> None:
     """The user types a section's answers without waiting; Telegram sends them one by one."""
     api = cluster.api
