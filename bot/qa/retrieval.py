@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -36,6 +37,7 @@ _REGION_MISMATCH = 0.9
 _ANSWER_VARIANT = 0.8
 _GLOSSARY_FACTOR = 0.85
 _FOCUS_MIN_WEIGHT = 1.4
+_SENTENCE_END = re.compile(r"(?<=[.;!?])\s+(?=[A-ZÀ-Ý«(])")
 # the objects people ask about: a topic that never names the one asked about is penalised
 _ENTITIES = frozenset(
     {"_esp", "_cpts", "_msp", "_pta", "_ami", "_aci", "_fir", "_sas", "_urps"}
@@ -274,6 +276,16 @@ class Index:
                 for t in terms:
                     self.postings.setdefault(t, []).append((vi, self._w(t) * factor))
         self.topic_bags = topic_bags
+        self._topic_pos = {tid: i for i, tid in enumerate(self.topic_ids)}
+        # what a topic's ANSWER says (answer text and verbatim quotes), without its variants:
+        # a topic found through its variants may still not give what the question asks for
+        self.topic_answer_terms = [
+            frozenset(
+                words_of(kb.topics[tid].answer)
+                + [t for s in kb.topics[tid].sources for t in words_of(s.quote)]
+            )
+            for tid in self.topic_ids
+        ]
         self.topic_entities = [
             frozenset(_ENTITIES.intersection(t for v in variants for t in v))
             for variants in topic_variants
@@ -286,6 +298,17 @@ class Index:
             math.sqrt(sum((self._w(t) * b) ** 2 for t, b in bag.items())) or 1.0
             for bag in passage_bags
         ]
+        # each passage cut into sentences with their terms (plus the section's), for the
+        # sentence that gives what a curated answer lacks
+        self.passage_sentences: dict[str, list[tuple[str, frozenset[str]]]] = {}
+        for pid in self.passage_ids:
+            p = kb.passages[pid]
+            head = set(words_of(p.section))
+            self.passage_sentences[pid] = [
+                (sent.strip(), frozenset(words_of(sent)) | head)
+                for sent in _SENTENCE_END.split(p.text)
+                if sent.strip()
+            ]
         self.topic_postings: dict[str, list[int]] = {}
         for ti, bag in enumerate(topic_bags):
             for t in bag:
@@ -394,6 +417,28 @@ class Index:
             hits.append(Hit("passage", self.passage_ids[pi], score, cos, cov))
         hits.sort(key=lambda h: -h.score)
         return hits[:limit]
+
+    def distinct(self, a: Analysis) -> dict[str, float]:
+        """The question's terms that say WHAT is asked: the objects (ESP, CPTS…) and generic
+        words set aside, each weighted by its squared query weight (IDF × domain factor), so
+        rare nouns dominate and common verbs ("utiliser", "mener") weigh little."""
+        return {
+            t: w * w
+            for t, w in a.terms.items()
+            if t not in _ENTITIES and t not in self.analyzer.generic and t in self.idf
+        }
+
+    def answer_coverage(
+        self, a: Analysis, topic_id: str, d: dict[str, float] | None = None
+    ) -> float:
+        """Share of the question's distinctive weight that the topic's answer and quotes
+        contain."""
+        d = self.distinct(a) if d is None else d
+        total = sum(d.values())
+        if not total:
+            return 1.0
+        terms = self.topic_answer_terms[self._topic_pos[topic_id]]
+        return sum(w for t, w in d.items() if t in terms) / total
 
     def topic(self, topic_id: str) -> Topic | None:
         return self.kb.topics.get(topic_id)

@@ -34,6 +34,11 @@ WANTED_ALONE = 0.55  # … and answers on its own when no curated topic fits
 DOMAIN_GATE = 0.9  # total domain weight of the question's terms
 DOMAIN_ANCHOR = 0.6  # at least one clearly ESP/CPTS term (concept or strong word)
 DOMAIN_CORE = 0.8  # a core term (ESP, CPTS, ARS, FIR…) tolerates unknown or generic words
+NEAR_VARIANT = float(os.environ.get("QA_NEAR", 0.85))  # gate bypass: almost a variant
+MISSING_SHARE = float(os.environ.get("QA_MS", 0.3))  # answer lacks this share of the words
+MISSING_GAIN = float(os.environ.get("QA_MG", 0.6))  # the sentence has this share of them
+MISSING_COVER = float(os.environ.get("QA_MC", 0.6))  # and this share of the whole question
+SENTENCE_ALONE = float(os.environ.get("QA_SA", 0.75))  # no topic: one sentence has it all
 _SLOPE = 6.0  # logistic steepness: raw 0.6 -> 0.75, 0.8 -> 0.91, 1.0 -> 0.97 (blind-set accuracy)
 
 ARS_CONTACT = (
@@ -124,6 +129,9 @@ _MONEY_Q = re.compile(
     r"\b(montant|tarif|tarifs|prix|cout|coute|couter|salaire|gagne|gagner|combien (touche|paye|rapporte))\b"
 )
 _AMOUNT = re.compile(r"€|\beuros?\b")
+_ARTICLE_GIVEN = re.compile(r"\barticles? \d+\b")
+_LAW_Q = re.compile(r"\b(lmss|loi)\b(?!.*\b(code|csp)\b)")
+_COUNT_Q = re.compile(r"\b(combien|nombre)\b")
 _NATIONAL_COUNT_Q = re.compile(r"\b(combien|nombre)\b.*\b(france|national|nationale|pays|europe)\b")
 _SENTENCE_END = re.compile(r"(?<=[.;!?])\s+(?=[A-ZÀ-Ý«(])")
 _HTML_TAG = re.compile(r"<[^>]{0,200}>")
@@ -315,7 +323,11 @@ class QAService:
 
     def _decide(self, a: Analysis) -> QAAnswer:
         if not self.in_domain(a):
-            return self._abstain(0.0, TOPIC_THRESHOLD)
+            # a question that is almost one of a topic's variants, with no word foreign to
+            # the texts, is in the domain even without an ESP/CPTS term ("des libéraux seuls")
+            hits = self.index.search_topics(a, limit=1) if a.terms and not a.foreign else []
+            if not hits or hits[0].score < NEAR_VARIANT:
+                return self._abstain(0.0, TOPIC_THRESHOLD)
         hits = self.index.search_topics(a, limit=6)
         if hits and hits[0].score >= TOPIC_THRESHOLD:
             best = hits[0]
@@ -323,7 +335,7 @@ class QAService:
             if self._unanswerable(a, topic):
                 return self._abstain(best.score, TOPIC_THRESHOLD * 2)
             others = [h for h in hits[1:] if h.score >= TOPIC_THRESHOLD * 0.8]
-            extra = self._wanted_sentence(a, topic)
+            extra = self._wanted_sentence(a, topic) or self._missing_sentence(a, topic)
             return self._topic_answer(
                 topic, _confidence(best.score, TOPIC_THRESHOLD), others, extra=extra
             )
@@ -333,18 +345,65 @@ class QAService:
         extra = self._wanted_sentence(a, None)
         if extra is not None and extra[2] >= WANTED_ALONE:
             return self._sentence_answer(extra, hits)
+        extra = self._missing_sentence(a, None)
+        if extra is not None and not self._unanswerable(a, None, extra[1]):
+            return self._sentence_answer(extra, hits)
         raw = max(hits[0].score if hits else 0.0, 0.0)
         return self._abstain(raw, TOPIC_THRESHOLD)
 
+    def _missing_sentence(self, a: Analysis, topic: Topic) -> tuple[Passage, str, float] | None:
+        """When the chosen answer lacks a good part of the question's distinctive words and
+        one sentence of the texts has them: that sentence (verbatim), its passage and score."""
+        d = self.index.distinct(a)
+        total = sum(d.values())
+        if not total:
+            return None
+        if topic is None:  # no curated answer: the sentence must carry the question alone
+            missing, miss, need = d, total, SENTENCE_ALONE
+        else:
+            have = self.index.topic_answer_terms[self.index._topic_pos[topic.id]]
+            missing = {t: w for t, w in d.items() if t not in have}
+            miss = sum(missing.values())
+            need = MISSING_COVER
+            if miss < MISSING_SHARE * total:
+                return None
+        quotes = [scorer_plain(s.quote) for s in topic.sources] if topic is not None else []
+        best: tuple[float, Passage, str] | None = None
+        for h in self.index.search_passages(a, limit=5):
+            p = self.kb.passages[h.key]
+            for sent, terms in self.index.passage_sentences.get(p.id, ()):
+                gain = sum(w for t, w in missing.items() if t in terms) / miss
+                cov = sum(w for t, w in d.items() if t in terms) / total
+                if gain < MISSING_GAIN or cov < need:
+                    continue
+                plain = scorer_plain(sent)
+                if any(plain[:60] in q or q[:60] in plain for q in quotes):
+                    continue  # already quoted by the answer
+                score = 0.5 * cov + 0.5 * gain
+                if best is None or score > best[0]:
+                    best = (score, p, sent)
+        if best is None:
+            return None
+        score, p, sent = best
+        if len(sent) > 420:
+            sent = _short_quote(sent, 420)
+        if not quote_in(sent, self.kb.documents[p.doc_id].plain):
+            return None
+        return p, sent, score
+
     @staticmethod
-    def _unanswerable(a: Analysis, topic: Topic) -> bool:
+    def _unanswerable(a: Analysis, topic: Topic | None, text: str = "") -> bool:
         """The question asks for something the texts never give (see _PERSON_Q…), and the
         chosen answer does not give it either."""
         q = " ".join(a.tokens)
-        answer = scorer_normalize(topic.answer)
+        answer = scorer_normalize(topic.answer if topic is not None else text)
         if _PERSON_Q.search(q) and not any(name in answer for name in _PEOPLE):
             return True
-        if _HOW_WORKS_Q.search(q) and topic.origin == "glossary.yaml":
+        if _HOW_WORKS_Q.search(q) and (topic is None or topic.origin == "glossary.yaml"):
+            return True
+        # how something works or how many there are, somewhere or for something the texts
+        # never name ("dans le Finistère", "en Occitanie"): the texts cannot say
+        if any(len(w) >= 5 for w in a.unknown) and (_HOW_WORKS_Q.search(q) or _COUNT_Q.search(q)):
             return True
         if _MONEY_Q.search(q) and not _AMOUNT.search(answer):
             return True
@@ -393,10 +452,12 @@ class QAService:
         phone number that the curated answer does not give: the sentence of the texts that
         gives it (best covering the question), with its passage and a score."""
         q = " ".join(a.tokens)
+        have = scorer_normalize(topic.answer) if topic is not None else ""
         wants = [pat for ask, pat in _WANTS if ask.search(q)]
+        if _ARTICLE_GIVEN.search(have) and _LAW_Q.search(q):  # "article 64" of the law
+            wants = [pat for pat in wants if pat is not _WANTS[0][1]]
         if not wants:
             return None
-        have = scorer_normalize(topic.answer) if topic is not None else ""
         cands: list[tuple[Passage, float]] = []
         if topic is not None:
             for src in topic.sources:
