@@ -3,10 +3,12 @@
 `python -m benchmarks.telegram_bench [--users 20] [--rounds 1]`
 
 Two bots are measured in the same run, against the same emulator, with the same closed-loop
-load (each simulated user sends a message, waits for the bot's answer, sends the next one):
+load (each simulated user sends a message, waits for the bot's answer, sends the next one).
+Each bot runs in its own process, as in production (the emulator and the simulated users
+share this one):
 
-* **echo** — the bare PTB echo bot of `tests/support/echo_bot.py` (the baseline);
-* **full turns** — the real adapter and engine (`bot.adapters.telegram.build_application`):
+* **echo** — the bare PTB echo bot, `python -m tests.support.echo_bot` (the baseline);
+* **full turns** — the real entry point `python -m bot run`, adapter and engine:
   a question answered from the texts, then the AMI form step by step (consent, actor, referent,
   objectives toggled in place, context, territory, calendar, review), every turn committed to
   SQLite, "✔" edits of pressed messages included.
@@ -14,7 +16,8 @@ load (each simulated user sends a message, waits for the bot's answer, sends the
 Printed: updates per second, latency from the update being available to the bot's first reply
 (p50/p95, measured by the emulator) and to the turn's completion (the new prompt; p50/p95),
 and the ratio of throughputs (bar: full turns ≥ 0.5 × echo). Both run without PTB's
-AIORateLimiter: Telegram's own limits (30 messages/s overall) are not the adapter's cost.
+AIORateLimiter (`TELEGRAM_RATE_LIMIT=false`): Telegram's own limits (30 messages/s overall)
+are not the adapter's cost.
 """
 
 from __future__ import annotations
@@ -22,17 +25,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tests.support.botapi import BotApiServer, UserHandle
-from tests.support.echo_bot import build_echo_application
 
 TOKEN = "123456:BENCH-TOKEN"
 Step = tuple[str, str, str]  # (kind: say|press|toggle, text or label, expected)
@@ -170,57 +176,74 @@ def _user_updates(server: BotApiServer) -> int:
     return len(server._update_times)
 
 
-def _running(application: Any, stop: asyncio.Event | None = None) -> Any:
-    """Run an application for the block: PTB's polling (echo) or the adapter's `serve`."""
-    from contextlib import asynccontextmanager
+@asynccontextmanager
+async def _subprocess(
+    args: list[str], env: dict[str, str], profile: bool = False
+) -> AsyncIterator[None]:
+    """Run a bot in its own process (as in production) for the block; stop it with SIGTERM.
 
-    from bot.adapters.telegram import serve
-    from tests.support.botapi import run_polling
-
-    @asynccontextmanager
-    async def context():  # type: ignore[no-untyped-def]
-        if stop is None:
-            async with run_polling(application, timeout=1.0):
-                yield
-            return
-        task = asyncio.create_task(
-            serve(application, stop=stop, poll_timeout=1, handle_signals=False)
-        )
+    With BENCH_PROFILE set to a profiler command (e.g. "py-spy record -o prof.txt -f raw --"),
+    the full bot runs under it and is stopped with SIGINT so the profiler writes its output.
+    """
+    prefix = os.environ.get("BENCH_PROFILE", "").split() if profile else []
+    proc = subprocess.Popen(
+        [*prefix, sys.executable, *args],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT if prefix else signal.SIGTERM)
         try:
-            yield
-        finally:
-            stop.set()
-            await task
-
-    return context
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 async def main_async(users: int, rounds: int) -> int:
-    from bot.adapters.telegram import build_application
-    from tests.conftest import make_settings
-    from tests.telegram.conftest import build_test_app
-
     logging.basicConfig(level=logging.WARNING)
     results: list[tuple[Result, Result]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(rounds):
             async with BotApiServer(token=TOKEN, bot_username="bench_bot") as server:
-                echo_app = build_echo_application(TOKEN, server.base_url, concurrent_updates=256)
+                env = {
+                    "TELEGRAM_BOT_TOKEN": TOKEN,
+                    "TELEGRAM_API_BASE_URL": server.base_url,
+                    "ECHO_CONCURRENT_UPDATES": "256",
+                }
                 echo = await _measure(
-                    "echo", server, _running(echo_app), echo_script, users, 10_000, True
+                    "echo",
+                    server,
+                    lambda env=env: _subprocess(["-m", "tests.support.echo_bot"], env),
+                    echo_script,
+                    users,
+                    10_000,
+                    True,
                 )
             async with BotApiServer(token=TOKEN, bot_username="bench_bot") as server:
-                settings = make_settings(
-                    f"sqlite:///{Path(tmp) / f'bench{r}.sqlite3'}", Path(tmp), flood_messages=1000
-                )
-                app = build_test_app(settings)
-                application = build_application(
-                    app, token=TOKEN, base_url=server.base_url, rate_limit=False
+                db = f"sqlite:///{Path(tmp) / f'bench{r}.sqlite3'}"
+                env = {
+                    "TELEGRAM_BOT_TOKEN": TOKEN,
+                    "TELEGRAM_API_BASE_URL": server.base_url,
+                    "TELEGRAM_RATE_LIMIT": "false",  # like the echo bot: the emulator has no limits
+                    "DATABASE_URL": db,
+                    "MAIL_OUTBOX_DIR": str(Path(tmp) / "outbox"),
+                    "FLOOD_MESSAGES": "1000",
+                    "LOG_LEVEL": "WARNING",
+                }
+                subprocess.run(
+                    [sys.executable, "-m", "bot", "migrate"],
+                    env={**os.environ, **env},
+                    check=True,
+                    capture_output=True,
                 )
                 full = await _measure(
                     "full turns",
                     server,
-                    _running(application, asyncio.Event()),
+                    lambda env=env: _subprocess(["-m", "bot", "run"], env, profile=True),
                     form_script,
                     users,
                     20_000,
@@ -228,6 +251,7 @@ async def main_async(users: int, rounds: int) -> int:
                 )
             results.append((echo, full))
     print(f"Telegram front end, {users} users in closed loop, loopback Bot API emulator")
+    print("(each bot in its own process, as in production; the emulator and users in this one)")
     for echo, full in results:
         print(echo.line())
         print(full.line())

@@ -23,6 +23,7 @@ class Settings(BaseSettings):
 
     telegram_bot_token: str = ""
     telegram_api_base_url: str = ""  # e.g. http://127.0.0.1:8081/bot (a Bot API emulator)
+    telegram_rate_limit: bool = True  # PTB's AIORateLimiter (Telegram's limits); off for emulators
     webhook_url: str = ""  # public https URL Telegram posts to (webhook mode)
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = 8443

@@ -45,7 +45,7 @@ def apply_retention(
     erase_before = now - timedelta(days=settings.draft_retention_days)
     remind_before = erase_before + timedelta(days=settings.draft_reminder_days)
     reminded = erased = 0
-    with store.session() as session:
+    with store.unit() as session:
         stmt = select(Conversation).where(Conversation.updated_at < remind_before)
         if store.is_postgres:
             stmt = stmt.with_for_update(skip_locked=True)
@@ -79,5 +79,4 @@ def apply_retention(
                     )
                 )
                 reminded += 1
-        session.commit()
     return RetentionReport(reminded=reminded, erased=erased)

@@ -855,7 +855,7 @@ def run_telegram(settings: Settings, webhook: bool = False) -> int:
     from bot.app import build_app
 
     app = build_app(settings)
-    application = build_application(app)
+    application = build_application(app, rate_limit=settings.telegram_rate_limit)
     return asyncio.run(serve(application, webhook=webhook))
 
 

@@ -8,6 +8,7 @@ whatever a turn writes (answers, a submission and its e-mail job) commits togeth
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -113,6 +114,9 @@ class Store:
         self.clock = clock
         self.is_postgres = engine.dialect.name == "postgresql"
         self._local = threading.local()  # the turn open in this thread, if any
+        # SQLite has one writer at a time and its busy handler waits by sleeping (up to 100 ms
+        # a try): threads of this process queue on a lock instead, woken as soon as it is free.
+        self._writer = contextlib.nullcontext() if self.is_postgres else threading.RLock()
 
     @classmethod
     def from_url(cls, database_url: str, clock: Clock = utcnow) -> Store:
@@ -138,7 +142,7 @@ class Store:
             yield session
             session.flush()
             return
-        with self.session() as session:
+        with self._writer, self.session() as session:
             yield session
             session.commit()
 
@@ -148,7 +152,7 @@ class Store:
         """Lock the user's conversation for one turn; commit everything at the end."""
         if getattr(self._local, "turn", None) is not None:
             raise RuntimeError("a turn is already open in this thread")
-        with self.engine.connect() as connection, connection.begin():
+        with self._writer, self.engine.connect() as connection, connection.begin():
             conv, is_new = self._lock_conversation(connection, user_id)
             turn = Turn(connection, conv, self)
             self._local.turn = turn
