@@ -13,6 +13,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import select
 
 from bot.config import Settings
+from bot.engine.engine import AMI_FLOW
 from bot.storage.models import Conversation, UserNotice
 from bot.storage.store import Store
 
@@ -33,8 +34,15 @@ class RetentionReport:
     erased: int
 
 
-def _has_draft(conv: Conversation) -> bool:
+def _has_data(conv: Conversation) -> bool:
+    """Anything the user gave (a form or guide in progress), beyond the engine's bookkeeping."""
     return any(not key.startswith("_") and value for key, value in conv.data.items())
+
+
+def _has_ami_draft(conv: Conversation) -> bool:
+    """An AMI response begun and not sent: the only thing worth a reminder."""
+    draft = conv.data.get(AMI_FLOW) or {}
+    return isinstance(draft, dict) and bool(draft.get("answers"))
 
 
 def apply_retention(
@@ -50,23 +58,27 @@ def apply_retention(
         if store.is_postgres:
             stmt = stmt.with_for_update(skip_locked=True)
         for conv in session.exec(stmt):
-            if not _has_draft(conv):
+            if not _has_data(conv):
                 continue
             if conv.updated_at < erase_before:
+                had_ami_draft = _has_ami_draft(conv)
                 conv.data = {}
                 conv.flow = None
                 conv.state = None
                 conv.reminder_sent_at = None
                 flag_modified(conv, "data")
                 session.add(conv)
-                session.add(
-                    UserNotice(
-                        user_id=conv.user_id,
-                        text=ERASED.format(days=settings.draft_retention_days),
-                        created_at=now,
+                if had_ami_draft:
+                    session.add(
+                        UserNotice(
+                            user_id=conv.user_id,
+                            text=ERASED.format(days=settings.draft_retention_days),
+                            created_at=now,
+                        )
                     )
-                )
                 erased += 1
+            elif not _has_ami_draft(conv):
+                continue
             elif conv.reminder_sent_at is None or conv.reminder_sent_at < conv.updated_at:
                 erase_on = conv.updated_at + timedelta(days=settings.draft_retention_days)
                 conv.reminder_sent_at = now

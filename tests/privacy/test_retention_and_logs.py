@@ -56,6 +56,21 @@ def test_an_active_draft_is_kept(store: Store, clock: FakeClock, tmp_path) -> No
     assert store.get_conversation(12).data  # type: ignore[union-attr]
 
 
+def test_a_guide_left_half_way_gets_no_ami_reminder_and_is_erased_silently(
+    store: Store, clock: FakeClock, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings("sqlite://", tmp_path)
+    with store.turn(13) as turn:
+        turn.conversation.flow = "orientation"
+        turn.conversation.data["orientation"] = {"answers": {"whom": "population"}}
+    clock.advance(days=25)
+    assert apply_retention(store, settings).reminded == 0
+    clock.advance(days=6)
+    assert apply_retention(store, settings).erased == 1
+    assert store.pending_notices() == []
+    assert store.get_conversation(13).data == {}  # type: ignore[union-attr]
+
+
 def test_log_records_never_contain_the_bot_token_or_passwords() -> None:
     token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
     redactor = RedactingFilter(["s3cr3t-pass"])
