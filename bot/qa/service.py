@@ -34,11 +34,11 @@ WANTED_ALONE = 0.55  # … and answers on its own when no curated topic fits
 DOMAIN_GATE = 0.9  # total domain weight of the question's terms
 DOMAIN_ANCHOR = 0.6  # at least one clearly ESP/CPTS term (concept or strong word)
 DOMAIN_CORE = 0.8  # a core term (ESP, CPTS, ARS, FIR…) tolerates unknown or generic words
-NEAR_VARIANT = float(os.environ.get("QA_NEAR", 0.85))  # gate bypass: almost a variant
-MISSING_SHARE = float(os.environ.get("QA_MS", 0.3))  # answer lacks this share of the words
-MISSING_GAIN = float(os.environ.get("QA_MG", 0.6))  # the sentence has this share of them
-MISSING_COVER = float(os.environ.get("QA_MC", 0.6))  # and this share of the whole question
-SENTENCE_ALONE = float(os.environ.get("QA_SA", 0.75))  # no topic: one sentence has it all
+NEAR_VARIANT = 0.85  # gate bypass: almost a variant
+MISSING_SHARE = 0.3  # answer lacks this share of the words
+MISSING_GAIN = 0.6  # the sentence has this share of them
+MISSING_COVER = 0.6  # and this share of the whole question
+SENTENCE_ALONE = 0.75  # no topic: one sentence has it all
 _SLOPE = 6.0  # logistic steepness: raw 0.6 -> 0.75, 0.8 -> 0.91, 1.0 -> 0.97 (blind-set accuracy)
 
 ARS_CONTACT = (
