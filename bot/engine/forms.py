@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from transitions import Machine
 
-from bot.engine.messages import Button, Document, Incoming, Kind, Reply
+from bot.engine.messages import Button, Document, Incoming, Kind, Reply, split_lines
 from bot.engine.validators import Invalid, Rules, Valid, get_validator
 
 if TYPE_CHECKING:
@@ -1299,7 +1299,7 @@ class FormFlow:
 
     def _review(self, ctx: TurnContext, data: dict[str, Any]) -> list[Reply]:
         text = self.review_text(ctx, data)
-        chunks = _chunks(text, 3800)
+        chunks = split_lines(text, 3800)
         return [*(Reply(c) for c in chunks), self._review_actions(ctx, data)]
 
     def _review_actions(self, ctx: TurnContext, data: dict[str, Any]) -> Reply:
@@ -1498,26 +1498,6 @@ def _match_choice(choices: Iterable[Choice], folded: str) -> Choice | None:
         return choices[int(wanted) - 1]
     starts = [c for c in choices if _fold_label(c.label).startswith(wanted) and len(wanted) >= 3]
     return starts[0] if len(starts) == 1 else None
-
-
-def _chunks(text: str, limit: int) -> list[str]:
-    chunks: list[str] = []
-    current = ""
-    for line in text.split("\n"):
-        while len(line) > limit:
-            if current:
-                chunks.append(current)
-                current = ""
-            chunks.append(line[:limit])
-            line = line[limit:]
-        if len(current) + len(line) + 1 > limit:
-            chunks.append(current)
-            current = line
-        else:
-            current = f"{current}\n{line}" if current else line
-    if current:
-        chunks.append(current)
-    return chunks
 
 
 def resolve_prefill(spec: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any]:

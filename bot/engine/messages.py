@@ -80,3 +80,24 @@ class Reply:
 
     def labels(self) -> list[str]:
         return [b.label for row in self.buttons for b in row]
+
+
+def split_lines(text: str, limit: int) -> list[str]:
+    """Cut a long text into pieces of at most `limit` characters, at line breaks when possible."""
+    chunks: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:
+            if current:
+                chunks.append(current)
+                current = ""
+            chunks.append(line[:limit])
+            line = line[limit:]
+        if len(current) + len(line) + 1 > limit:
+            chunks.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        chunks.append(current)
+    return chunks

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from bot.engine.messages import Document, Reply
+from bot.engine.messages import Document, Reply, split_lines
 from bot.mail import fiche as F
 from bot.mail.outbox import KIND_ARS, KIND_DIGEST
 from bot.mail.pdf import render_fiche_pdf
@@ -266,28 +266,8 @@ def resend(data: StaffData, arg: str) -> tuple[str, list[int]]:
     return f"Remis en file d'envoi : {listed}. Il partira au prochain passage de l'envoi.", ids
 
 
-def _chunks(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
-    chunks: list[str] = []
-    current = ""
-    for line in text.split("\n"):
-        while len(line) > limit:
-            if current:
-                chunks.append(current)
-                current = ""
-            chunks.append(line[:limit])
-            line = line[limit:]
-        if len(current) + len(line) + 1 > limit:
-            chunks.append(current)
-            current = line
-        else:
-            current = f"{current}\n{line}" if current else line
-    if current:
-        chunks.append(current)
-    return chunks
-
-
 def _replies(text: str) -> list[Reply]:
-    return [Reply(chunk) for chunk in _chunks(text)]
+    return [Reply(chunk) for chunk in split_lines(text, TELEGRAM_LIMIT)]
 
 
 # ---------------------------------------------------------------------- shared actions
