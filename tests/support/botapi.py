@@ -10,7 +10,7 @@ PTB (python-telegram-bot) talks to :class:`BotApiServer` over real HTTP, unmodif
             await user.send_text("Bonjour")
             [reply] = await user.wait_for_messages(1)
 
-See ``docs/notes-botapi.md`` for the full guide.
+See ``docs/testing-botapi.md`` for the full guide.
 """
 
 from __future__ import annotations
