@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     smtp_password: str = ""
     smtp_security: Literal["none", "starttls", "tls"] = "starttls"
     smtp_timeout: float = 30.0
+    smtp_ca_file: str = ""  # PEM bundle to trust for a relay with a private CA (default: system)
     mail_from: str = "bot-cpts@localhost"
     ars_mailbox: str = DEFAULT_ARS_MAILBOX
     mail_outbox_dir: Path = ROOT / "data" / "outbox"

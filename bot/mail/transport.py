@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import ssl
 import tempfile
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -67,6 +68,8 @@ def smtp_options(settings: Settings) -> dict[str, Any]:
     if settings.smtp_username:
         options["username"] = settings.smtp_username
         options["password"] = settings.smtp_password
+    if security != "none" and settings.smtp_ca_file:
+        options["tls_context"] = ssl.create_default_context(cafile=settings.smtp_ca_file)
     return options
 
 

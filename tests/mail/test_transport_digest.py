@@ -223,3 +223,76 @@ def test_worker_command_once(tmp_path: Path, capsys) -> None:  # type: ignore[no
     out = capsys.readouterr().out
     assert "python -m bot migrate" in out and "2 e-mail(s) envoyé(s)" in out
     assert (Path(settings.mail_outbox_dir) / f"{sub.reference}-ars.eml").exists()
+
+
+@pytest.fixture(scope="module")
+def tls_authority():  # type: ignore[no-untyped-def]
+    """A throwaway certificate authority and a certificate for 127.0.0.1 (trustme)."""
+    import trustme
+
+    authority = trustme.CA()
+    return authority, authority.issue_cert("127.0.0.1", "localhost")
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+async def test_mail_goes_out_over_tls_with_authentication(
+    security: str, tls_authority, tmp_path: Path, sqlite_url: str, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    import ssl
+
+    authority, certificate = tls_authority
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate.configure_cert(server_context)
+    if security == "starttls":  # STARTTLS required before AUTH, as on a real relay
+        server = SmtpServer(
+            authenticator=Authenticator(),
+            auth_required=True,
+            require_starttls=True,
+            tls_context=server_context,
+        )
+    else:  # implicit TLS from the first byte (port 465 style); aiosmtpd cannot tell that
+        # the socket is already encrypted, hence auth_require_tls=False
+        server = SmtpServer(
+            authenticator=Authenticator(),
+            auth_required=True,
+            auth_require_tls=False,
+            ssl_context=server_context,
+        )
+    server.start()
+    ca_file = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(ca_file))
+    try:
+        settings = make_settings(
+            sqlite_url,
+            tmp_path,
+            smtp_host="127.0.0.1",
+            smtp_port=server.port,
+            smtp_security=security,
+            smtp_username="bot",
+            smtp_password="secret",
+            smtp_ca_file=str(ca_file),
+            smtp_timeout=5.0,
+        )
+        store = Store.from_url(sqlite_url, clock)
+        store.create_all()
+        submit(store, settings, copy_to_referent=False)
+        assert await OutboxWorker(store, settings, SmtpTransport(settings), clock).run_once() == 1
+        assert len(server.messages) == 1
+        # an untrusted certificate is never accepted: the e-mail stays queued
+        untrusting = make_settings(
+            sqlite_url,
+            tmp_path,
+            smtp_host="127.0.0.1",
+            smtp_port=server.port,
+            smtp_security=security,
+            smtp_username="bot",
+            smtp_password="secret",
+            smtp_timeout=5.0,
+        )
+        submit(store, untrusting, user_id=2, copy_to_referent=False)
+        worker = OutboxWorker(store, untrusting, SmtpTransport(untrusting), clock)
+        assert await worker.run_once() == 0
+        assert len(server.messages) == 1
+        assert store.jobs()[1].status == OutboxStatus.PENDING
+    finally:
+        server.stop()
