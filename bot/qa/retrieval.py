@@ -30,6 +30,7 @@ _DOMAIN_PLAIN = 0.35
 _STRONG = 0.7
 _CORRECTED_FACTOR = 0.85
 _GENERIC_FACTOR = 0.35
+_LIGHT_FACTOR = 0.25  # auxiliaries and light verbs ("utiliser", "mener", "passer")
 _PLAIN_FACTOR = 0.6  # corpus words that are neither concepts nor strong domain terms
 _UNKNOWN_WEIGHT = 1.5
 _ENTITY_MISMATCH = 0.7
@@ -89,6 +90,8 @@ class Analyzer:
         self.core = {stem(t) for w in lexicon.get("core_terms") or [] for t in raw_tokens(w)}
         self.strong = {stem(t) for w in lexicon.get("strong_terms") or [] for t in raw_tokens(w)}
         self.generic = {stem(t) for w in lexicon.get("generic_terms") or [] for t in raw_tokens(w)}
+        self.light = {stem(t) for w in lexicon.get("light_words") or [] for t in raw_tokens(w)}
+        self.generic |= self.light  # never a domain word, never distinctive
         self.off_domain = {
             stem(t) for w in lexicon.get("off_domain_terms") or [] for t in raw_tokens(w)
         }
@@ -332,7 +335,9 @@ class Index:
                 w = _UNKNOWN_WEIGHT
             else:
                 w = self._w(t)
-                if t in self.analyzer.generic:
+                if t in self.analyzer.light:
+                    w *= _LIGHT_FACTOR
+                elif t in self.analyzer.generic:
                     w *= _GENERIC_FACTOR
                 elif self.analyzer.domain_weight(t) < 0.5:
                     w *= _PLAIN_FACTOR

@@ -114,6 +114,10 @@ _WANTS = (
         re.compile(r"\bfois par\b"),
     ),
     (re.compile(r"\b(telephone|numero)\b"), re.compile(r"\b0\d([ .]?\d\d){4}\b")),
+    (
+        re.compile(r"\b(pourquoi|dans quel but|a quoi bon)\b"),
+        re.compile(r"\b(afin (de|d|que)|pour eviter|parce qu|en effet|du fait)\b"),
+    ),
 )
 # questions the texts cannot answer whatever their words: a named person in a role (the texts
 # name only four people), how an outside scheme works (glossary entries only expand
@@ -377,8 +381,8 @@ class QAService:
                 if gain < MISSING_GAIN or cov < need:
                     continue
                 plain = scorer_plain(sent)
-                if any(plain[:60] in q or q[:60] in plain for q in quotes):
-                    continue  # already quoted by the answer
+                if any(plain in q for q in quotes):
+                    continue  # already quoted in full by the answer
                 score = 0.5 * cov + 0.5 * gain
                 if best is None or score > best[0]:
                     best = (score, p, sent)
