@@ -121,17 +121,18 @@ _WANTS = (
 )
 # questions the texts cannot answer whatever their words: a named person in a role (the texts
 # name only four people), how an outside scheme works (glossary entries only expand
-# acronyms), a price or a pay without any amount in the answer, national counts
-_ROLE = r"(directeur|directrice|president|presidente|ministre|chef|dirigeant|dirigeante|patron)"
-_PERSON_Q = re.compile(
-    rf"\bqui (est|sont|etait) (le|la|les|l) {_ROLE}|\bqui (preside|dirige|presidera)\b|"
-    rf"\bquel(le)? est (le|la) (nom (du|de la) )?{_ROLE}\b|\bnom (du|de la) {_ROLE}"
-)
+# acronyms), a price or a pay without any amount in the answer, national counts, outside
+# services or places, a numbered item the texts do not have ("avenant 9"); the role and money
+# nouns and the outside entities are lists of knowledge/curated/lexicon.yaml
 _PEOPLE = ("derieux", "fevrier", "armanteras", "ricordeau")
-_HOW_WORKS_Q = re.compile(r"\b(comment (fonctionne|marche)|fonctionnement)\b")
-_MONEY_Q = re.compile(
-    r"\b(montant|tarif|tarifs|prix|cout|coute|couter|salaire|gagne|gagner|combien (touche|paye|rapporte))\b"
+_ASKS_CONTACT = (
+    r"(nom|telephone|numero|tel|mail|email|courriel|contact|coordonnees|joindre|appeler)"
 )
+_HOW_WORKS_Q = re.compile(r"\b(comment (fonctionne|marche)|fonctionnement)\b")
+_PAY_Q = re.compile(r"\bcombien\b.*\b(touche|paye|payer|rapporte|remunere|remuneration)\b")
+_NUMBERED_Q = re.compile(r"\b(avenant|article|decret|arrete|circulaire|instruction) (n )?(\d+)\b")
+OUTSIDE_OVERRIDE = 0.6  # an outside entity is tolerated only above this topic score …
+OUTSIDE_COVER = 0.7  # … with a core term and this share of the rest covered by the answer
 _AMOUNT = re.compile(r"€|\beuros?\b")
 _ARTICLE_GIVEN = re.compile(r"\barticles? \d+\b")
 _LAW_Q = re.compile(r"\b(lmss|loi)\b(?!.*\b(code|csp)\b)")
@@ -176,6 +177,23 @@ class QAService:
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
         self.index = Index(kb)
+        lex = kb.lexicon
+
+        def words(key: str) -> str:
+            return "|".join(sorted({re.escape(w) for w in lex.get(key) or []}, key=len))
+
+        role = f"({words('role_nouns')})"
+        self._person_q = re.compile(
+            rf"\bqui (est|sont|etait|sera) (le|la|les|l|un|une) (\w+ )?{role}\b|"
+            rf"\bqui (preside|dirige|presidera)\b|\bquel(le)? est (le|la) {role}\b|"
+            rf"\b{_ASKS_CONTACT}\b.*\b{role}s?\b|\b{role}s?\b.*\b{_ASKS_CONTACT}\b"
+        )
+        self._money_q = re.compile(rf"\b({words('money_nouns')})\b")
+        outside = sorted(
+            {" ".join(raw_tokens(w)) for w in lex.get("outside_entities") or []}, key=len
+        )
+        self._outside_q = re.compile(r"\b(" + "|".join(re.escape(w) for w in outside) + r")\b")
+        self._corpus = " ".join(scorer_normalize(d.plain) for d in kb.documents.values())
 
     @classmethod
     def load(cls, knowledge_dir: Path | None = None, use_cache: bool = True) -> QAService:
@@ -395,13 +413,12 @@ class QAService:
             return None
         return p, sent, score
 
-    @staticmethod
-    def _unanswerable(a: Analysis, topic: Topic | None, text: str = "") -> bool:
-        """The question asks for something the texts never give (see _PERSON_Q…), and the
-        chosen answer does not give it either."""
+    def _unanswerable(self, a: Analysis, topic: Topic | None, text: str = "") -> bool:
+        """The question asks for something the texts never give (a person in a role, a price,
+        an outside service…), and the chosen answer does not give it either."""
         q = " ".join(a.tokens)
         answer = scorer_normalize(topic.answer if topic is not None else text)
-        if _PERSON_Q.search(q) and not any(name in answer for name in _PEOPLE):
+        if self._person_q.search(q) and not any(name in answer for name in _PEOPLE):
             return True
         if _HOW_WORKS_Q.search(q) and (topic is None or topic.origin == "glossary.yaml"):
             return True
@@ -409,9 +426,24 @@ class QAService:
         # never name ("dans le Finistère", "en Occitanie"): the texts cannot say
         if any(len(w) >= 5 for w in a.unknown) and (_HOW_WORKS_Q.search(q) or _COUNT_Q.search(q)):
             return True
-        if _MONEY_Q.search(q) and not _AMOUNT.search(answer):
+        if (self._money_q.search(q) or _PAY_Q.search(q)) and not _AMOUNT.search(answer):
             return True
-        return bool(_NATIONAL_COUNT_Q.search(q))
+        if _NATIONAL_COUNT_Q.search(q):
+            return True
+        # a numbered text the texts do not have ("l'avenant 9", "l'article 51")
+        for m in _NUMBERED_Q.finditer(q):
+            if not re.search(rf"\b{m.group(1)}s?\b[^.]{{0,40}}\b{m.group(3)}\b", self._corpus):
+                return True
+        # an outside service or place (Ameli pro, Doctolib, DMP, tiers payant, a département):
+        # only when the rest of the question is clearly in the domain and answered
+        if self._outside_q.search(q):
+            if topic is None or a.anchor < 1.0:
+                return True
+            best = self.index.search_topics(a, limit=1)
+            cover = self.index.answer_coverage(a, topic.id)
+            if not best or best[0].score < OUTSIDE_OVERRIDE or cover < OUTSIDE_COVER:
+                return True
+        return False
 
     def _related(self, topic: Topic, hits: list[Hit]) -> list[tuple[str, str]]:
         keys: list[str] = []
