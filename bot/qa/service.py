@@ -129,7 +129,10 @@ _ASKS_CONTACT = (
     r"(nom|telephone|numero|tel|mail|email|courriel|contact|coordonnees|joindre|appeler)"
 )
 _HOW_WORKS_Q = re.compile(r"\b(comment (fonctionne|marche)|fonctionnement)\b")
-_PAY_Q = re.compile(r"\bcombien\b.*\b(touche|paye|payer|rapporte|remunere|remuneration)\b")
+_PAY_Q = re.compile(
+    r"\bcombien\b.*\b(touche|paye|payer|rapporte|remunere|remuneration)\b|"
+    r"\bquel(le)? est (le|la) (remuneration|paie|paye)\b"
+)
 _NUMBERED_Q = re.compile(r"\b(avenant|article|decret|arrete|circulaire|instruction) (n )?(\d+)\b")
 OUTSIDE_OVERRIDE = 0.6  # an outside entity is tolerated only above this topic score …
 OUTSIDE_COVER = 0.7  # … with a core term and this share of the rest covered by the answer

@@ -212,6 +212,14 @@ def test_holdout_question_sets_meet_the_bars(service: QAService, name: str) -> N
     assert result.false_abstentions <= 0.05, result.failures
 
 
+@pytest.mark.parametrize("name", ["blind_round6.yaml", "blind_round7.yaml"])
+def test_latest_blind_sets_meet_the_bars(service: QAService, name: str) -> None:
+    result = score_set(service, QA_DIR / name)
+    assert result.accuracy >= 0.9, result.failures
+    assert result.abstention >= 0.9, result.failures
+    assert result.false_abstentions <= 0.05, result.failures
+
+
 def test_off_topic_questions_with_health_words_are_not_answered(service: QAService) -> None:
     result = score_set(service, QA_DIR / "questions_offtopic.yaml")
     assert result.abstention >= 0.9, result.failures
