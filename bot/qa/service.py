@@ -26,7 +26,7 @@ MAX_QUESTION_CHARS = 1000  # longer messages are not questions (pasted documents
 TELEGRAM_LIMIT = 4096
 MORE_LIMIT = 3500  # "En savoir plus": whole sections, bounded (the adapter splits beyond 4096)
 
-# decision thresholds on the raw retrieval scores (see docs/notes-qa.md for how they were set)
+# decision thresholds on the raw retrieval scores (see docs/qa.md for how they were set)
 TOPIC_THRESHOLD = 0.36
 PASSAGE_THRESHOLD = 0.72
 WANTED_PASSAGE = 0.4  # a passage that has what the question asks for (article, date, link…)
