@@ -11,7 +11,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +54,24 @@ class DialogueEngine:
     # ------------------------------------------------------------------ entry point
     def handle(self, incoming: Incoming) -> list[Reply]:
         """Handle one user event in one transaction and return what to send back."""
+        replies = self._turn(incoming)
+        return [self._rendered(reply) for reply in replies]
+
+    def _rendered(self, reply: Reply) -> Reply:
+        """Make a document's content now that the turn has committed (outside the lock)."""
+        document = reply.document
+        if document is None or document.render is None:
+            return reply
+        try:
+            content = document.render()
+        except Exception:
+            log.exception("document %s could not be rendered", document.filename)
+            reply.document = None
+            return reply
+        reply.document = replace(document, content=content, render=None)
+        return reply
+
+    def _turn(self, incoming: Incoming) -> list[Reply]:
         try:
             with self.store.turn(incoming.user_id) as turn:
                 now = (self.clock or self.store.clock)()

@@ -1519,19 +1519,15 @@ def enqueue_mail(ctx: TurnContext, submission: Any) -> None:
 
 
 def fiche_document(submission: Any) -> list[Reply]:
-    """The filled fiche as PDF for the respondent (a rendering problem never blocks a submission)."""
+    """The filled fiche as PDF for the respondent, rendered once the submission has committed."""
     from bot.mail.pdf import render_fiche_pdf
 
-    try:
-        content = render_fiche_pdf(submission)
-    except Exception:
-        log.exception("PDF of %s could not be rendered for the chat", submission.reference)
-        return []
     document = Document(
         filename=f"{submission.reference}.pdf",
-        content=content,
+        content=b"",
         mime_type="application/pdf",
         caption=f"Votre fiche AMI {submission.reference}",
+        render=lambda: render_fiche_pdf(submission),
     )
     return [
         Reply(

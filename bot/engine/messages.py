@@ -6,6 +6,7 @@ Nothing here knows about Telegram or the terminal. Adapters translate their own 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -56,12 +57,17 @@ class Button:
 
 @dataclass(frozen=True, slots=True)
 class Document:
-    """A file sent to the user (the filled fiche as PDF, their data as JSON)."""
+    """A file sent to the user (the filled fiche as PDF, their data as JSON).
+
+    `render`, when given, makes the content after the turn's transaction has committed (the
+    engine calls it), so that slow rendering such as a PDF never holds the conversation lock.
+    """
 
     filename: str
     content: bytes
     mime_type: str
     caption: str = ""
+    render: Callable[[], bytes] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True)

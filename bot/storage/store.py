@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, insert, update
+from sqlalchemy import bindparam, event, func, insert, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, SQLModel, create_engine, select
 
@@ -71,6 +72,16 @@ def make_engine(database_url: str) -> Engine:
 
 CONVERSATION = Conversation.__table__  # type: ignore[attr-defined]
 CONVERSATION_COLUMNS = [c.name for c in CONVERSATION.columns]
+# The statements of a turn, built once (building them is most of an empty turn's cost).
+SELECT_CONVERSATION = sa_select(CONVERSATION).where(CONVERSATION.c.user_id == bindparam("uid"))
+SELECT_CONVERSATION_FOR_UPDATE = SELECT_CONVERSATION.with_for_update()
+INSERT_CONVERSATION = insert(CONVERSATION)
+ENSURE_CONVERSATION_PG = pg_insert(CONVERSATION).on_conflict_do_nothing(index_elements=["user_id"])
+UPDATE_CONVERSATION = (
+    update(CONVERSATION)
+    .where(CONVERSATION.c.user_id == bindparam("uid"))
+    .values({name: bindparam(f"v_{name}") for name in CONVERSATION_COLUMNS if name != "user_id"})
+)
 
 
 class Turn:
@@ -164,31 +175,31 @@ class Store:
                 conv.updated_at = self.clock()
                 values = {name: getattr(conv, name) for name in CONVERSATION_COLUMNS}
                 if is_new:
-                    connection.execute(insert(CONVERSATION).values(**values))
+                    connection.execute(INSERT_CONVERSATION, values)
                 else:
-                    connection.execute(
-                        update(CONVERSATION)
-                        .where(CONVERSATION.c.user_id == user_id)
-                        .values(**values)
-                    )
+                    params = {f"v_{k}": v for k, v in values.items() if k != "user_id"}
+                    connection.execute(UPDATE_CONVERSATION, {"uid": user_id, **params})
             finally:
                 self._local.turn = None
                 turn.close()
 
     def _lock_conversation(self, connection: Connection, user_id: int) -> tuple[Conversation, bool]:
         """Read the user's row under a lock (PostgreSQL: row lock; SQLite: the write lock)."""
-        stmt = sa_select(CONVERSATION).where(CONVERSATION.c.user_id == user_id)
+        stmt = SELECT_CONVERSATION
         if self.is_postgres:
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
             now = self.clock()
             connection.execute(
-                pg_insert(CONVERSATION)
-                .values(user_id=user_id, data={}, version=0, created_at=now, updated_at=now)
-                .on_conflict_do_nothing(index_elements=["user_id"])
+                ENSURE_CONVERSATION_PG,
+                {
+                    "user_id": user_id,
+                    "data": {},
+                    "version": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
-            stmt = stmt.with_for_update()
-        row = connection.execute(stmt).mappings().first()
+            stmt = SELECT_CONVERSATION_FOR_UPDATE
+        row = connection.execute(stmt, {"uid": user_id}).mappings().first()
         if row is None:
             now = self.clock()
             return Conversation(user_id=user_id, data={}, created_at=now, updated_at=now), True
