@@ -134,6 +134,23 @@ _PAY_Q = re.compile(
     r"\bquel(le)? est (le|la) (remuneration|paie|paye)\b"
 )
 _NUMBERED_Q = re.compile(r"\b(avenant|article|decret|arrete|circulaire|instruction) (n )?(\d+)\b")
+# a contact, an address or a phone number asked for a place or a structure the texts never name
+# ("le numéro de la CPTS de Brest", "l'adresse de la MSP de Vannes"): only the AMI contact exists
+_CONTACT_Q = re.compile(
+    r"\b(nom|noms|telephone|numero|tel|mail|email|courriel|contact|contacter|coordonnees|"
+    r"joindre|appeler|adresse|horaires|site)\b"
+)
+# "quel logiciel", "quelle application": the thing asked for is a word the texts never use
+_WHICH_Q = re.compile(r"\bquel(le)?s? (\w+)\b")
+# two questions in one message: split on "?" followed by more text, or on "et" / ", et"
+# before a question word
+_SPLIT_Q = re.compile(
+    r"\?\s*(?=\w)|,?\s+et\s+(?=(?:qui|que|quel|quelle|quels|quelles|comment|combien|quand|ou|"
+    r"où|pourquoi|est-ce|c'est|qu'|a qui|à qui|avec qui|par qui|faut-il|peut-on|doit-on)\b)",
+    re.IGNORECASE,
+)
+TWO_PART_LIMIT = 900  # characters of the two answers of a two-question message (source lines apart)
+TWO_PART_MIN = 0.45  # each half's best topic must score at least this
 OUTSIDE_OVERRIDE = 0.6  # an outside entity is tolerated only above this topic score …
 OUTSIDE_COVER = 0.7  # … with a core term and this share of the rest covered by the answer
 _AMOUNT = re.compile(r"€|\beuros?\b")
@@ -196,6 +213,7 @@ class QAService:
             {" ".join(raw_tokens(w)) for w in lex.get("outside_entities") or []}, key=len
         )
         self._outside_q = re.compile(r"\b(" + "|".join(re.escape(w) for w in outside) + r")\b")
+        self._generic = frozenset(lex.get("generic_terms") or [])
         self._corpus = " ".join(scorer_normalize(d.plain) for d in kb.documents.values())
 
     @classmethod
@@ -250,7 +268,10 @@ class QAService:
         if social is not None:
             return social
         analysis = self.index.analyze(text)
-        return self._decide(analysis)
+        reply = self._decide(analysis)
+        if not reply.abstained and _SPLIT_Q.search(text):
+            return self._two_part(text) or reply
+        return reply
 
     def more(self, key: str) -> QAAnswer | None:
         """The full passage(s) behind an answer ("En savoir plus")."""
@@ -376,6 +397,54 @@ class QAService:
         raw = max(hits[0].score if hits else 0.0, 0.0)
         return self._abstain(raw, TOPIC_THRESHOLD)
 
+    def _two_part(self, text: str) -> QAAnswer | None:
+        """Two questions in one message (« ESP ou CPTS, et qui finance ? »): when each half,
+        completed with the objects (ESP, CPTS…) named only in the other, has its own curated
+        answer, both are given (shortened to fit) with both sources."""
+        parts = [x.strip(" ,;?") for x in _SPLIT_Q.split(text) if x and x.strip(" ,;?")]
+        parts = [x for x in parts if len(raw_tokens(x)) >= 1]
+        if len(parts) != 2 or parts[0].lower() in _SPLIT_WORDS:
+            return None
+        analyses = [self.index.analyze(x) for x in parts]
+        objects = [{t for t in a.terms if t in _OBJECTS} for a in analyses]
+        for i in (0, 1):
+            if not objects[i] and objects[1 - i]:
+                extra = " ".join(t.lstrip("_") for t in sorted(objects[1 - i]))
+                analyses[i] = self.index.analyze(f"{parts[i]} {extra}")
+        picked: list[tuple[Topic, float]] = []
+        for a in analyses:
+            if not self.in_domain(a):
+                return None
+            hits = self.index.search_topics(a, limit=3)
+            if picked:  # the second half's best topic other than the first half's
+                hits = [
+                    h for h in hits if h.key != picked[0][0].id and h.score >= 0.9 * hits[0].score
+                ]
+            if not hits or hits[0].score < TWO_PART_MIN:
+                return None
+            topic = self.kb.topics[hits[0].key]
+            if self._unanswerable(a, topic):
+                return None
+            picked.append((topic, hits[0].score))
+        answers = [self._topic_answer(t, _confidence(sc, TOPIC_THRESHOLD), []) for t, sc in picked]
+        lines = [r.text.rsplit("\n\n", 1)[1] for r in answers]
+        bodies = [t.answer for t, _ in picked]
+        room = TWO_PART_LIMIT
+        if sum(len(b) for b in bodies) > room:
+            share = max(room // 2, 200)
+            short = [b for b in bodies if len(b) <= share]
+            spare = share * 2 - sum(len(b) for b in short)
+            bodies = [b if len(b) <= share or short else _cut_sentence(b, share) for b in bodies]
+            if short:
+                bodies = [b if len(b) <= share else _cut_sentence(b, spare) for b in bodies]
+        text_out = "\n\n".join(f"{b}\n{ln}" for b, ln in zip(bodies, lines, strict=True))
+        sources = answers[0].sources + answers[1].sources
+        related = [r for r in answers[0].related + answers[1].related][:3]
+        return QAAnswer(
+            text_out, sources, False, min(answers[0].score, answers[1].score), "answer",
+            answers[0].more_key, related,
+        )  # fmt: skip
+
     def _missing_sentence(self, a: Analysis, topic: Topic) -> tuple[Passage, str, float] | None:
         """When the chosen answer lacks a good part of the question's distinctive words and
         one sentence of the texts has them: that sentence (verbatim), its passage and score."""
@@ -423,6 +492,17 @@ class QAService:
         answer = scorer_normalize(topic.answer if topic is not None else text)
         if self._person_q.search(q) and not any(name in answer for name in _PEOPLE):
             return True
+        strange = [w for w in a.unknown if len(w) >= 4]
+        if strange and _CONTACT_Q.search(q):
+            return True  # a place or structure the texts never name, in a contact question
+        m = _WHICH_Q.search(q)
+        if (
+            m
+            and m.group(2) in a.unknown
+            and len(m.group(2)) >= 5
+            and m.group(2) not in self._generic
+        ):
+            return True  # "quel logiciel": the texts never use the word asked for
         if _HOW_WORKS_Q.search(q) and (topic is None or topic.origin == "glossary.yaml"):
             return True
         # how something works or how many there are, somewhere or for something the texts
@@ -607,6 +687,23 @@ def _fingerprint(root: Path) -> str:
 def _cache_paths(root: Path, key: str) -> list[Path]:
     name = f"qa-index-{key}.pickle"
     return [root / ".cache" / name, Path(tempfile.gettempdir()) / "esp-cpts-bot" / name]
+
+
+_SPLIT_WORDS = {"et", "ou"}
+_OBJECTS = frozenset({"_esp", "_cpts", "_msp", "_pta", "_ami", "_aci", "_fir", "_ars"})
+
+
+def _cut_sentence(text: str, limit: int) -> str:
+    """The first sentences of an answer that fit in `limit` characters ("…" when cut)."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    out = ""
+    for sent in re.split(r"(?<=[.;!?])\s+", text):
+        if len(out) + len(sent) + 1 > limit:
+            break
+        out = f"{out} {sent}".strip()
+    return out + " …" if out else _short_quote(text, limit)
 
 
 def _short_quote(text: str, limit: int = 300) -> str:

@@ -284,3 +284,29 @@ def test_more_shows_the_whole_section_with_its_list_items(service: QAService) ->
     for item in ("Accès au médecin traitant", "Accès aux soins non programmés", "Prévention"):
         assert item in text
     assert "Thématiques prioritaires" in text  # the section is named
+
+
+def test_two_questions_in_one_message_get_both_answers(service: QAService) -> None:
+    reply = service.answer("ESP ou CPTS, et qui finance ?")
+    text = scorer_normalize(reply.text)
+    assert not reply.abstained
+    assert "patientele" in text and "financement" in text
+    assert text.count("source") >= 2
+    body = "\n\n".join(part.rsplit("\n", 1)[0] for part in reply.text.split("\n\n"))
+    assert len(body) <= 950
+
+
+def test_contact_of_a_place_the_texts_never_name_abstains(service: QAService) -> None:
+    for q in (
+        "Numéro de téléphone de la CPTS de Lorient ?",
+        "Adresse de la MSP de Vannes ?",
+        "Mail du coordinateur de la CPTS de Saint-Malo ?",
+    ):
+        assert service.answer(q).abstained, q
+    assert "02.22.06.73.54" in service.answer("Téléphone de Ronan Derieux ?").text
+
+
+def test_a_pathology_project_without_esp_cpts_words_is_answered(service: QAService) -> None:
+    reply = service.answer("projet pour une pathologie spécifique : quels professionnels ?")
+    assert not reply.abstained
+    assert "2d recours" in scorer_normalize(reply.text)
