@@ -224,8 +224,9 @@ class DialogueEngine:
             return self.open_flow(ctx, AMI_FLOW if arg == "ami" else ORIENTATION_FLOW)
         self._pause(ctx)
         name = f" {ctx.display_name}" if ctx.display_name else ""
-        replies = [Reply(self.texts("welcome", name=name), self.menu_buttons(ctx))]
         draft = self._draft(ctx)
+        # with a draft, the offer below carries the resume button: the menu does not repeat it
+        replies = [Reply(self.texts("welcome", name=name), self.menu_buttons(ctx, draft is None))]
         if draft is not None:
             date = ctx.conversation.updated_at.strftime("%d/%m/%Y")
             replies.append(
@@ -352,14 +353,14 @@ class DialogueEngine:
         return payload
 
     # ------------------------------------------------------------------ menus and privacy
-    def menu_buttons(self, ctx: TurnContext) -> list[list[Button]]:
+    def menu_buttons(self, ctx: TurnContext, offer_resume: bool = True) -> list[list[Button]]:
         rows = [
             [Button(self.texts("buttons.question"), "menu:question")],
             [Button(self.texts("buttons.orientation"), "menu:orientation")],
             [Button(self.texts("buttons.ami"), "menu:ami")],
             [Button(self.texts("buttons.contact"), "menu:contact")],
         ]
-        if self._draft(ctx) is not None and ctx.conversation.flow != AMI_FLOW:
+        if offer_resume and ctx.conversation.flow != AMI_FLOW and self._draft(ctx) is not None:
             rows.insert(0, [Button(self.texts("buttons.resume"), "menu:resume")])
         return rows
 

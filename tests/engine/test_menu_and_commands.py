@@ -139,3 +139,13 @@ def test_delete_erases_the_draft_after_confirmation(chat: Chat) -> None:
 def test_greeting_gets_a_human_reply_not_a_search(chat: Chat) -> None:
     text = chat.say("Bonjour !")
     assert "Source" not in text
+
+
+def test_start_with_a_draft_offers_to_resume_once(chat: Chat) -> None:
+    chat.say("/ami")
+    chat.press("J'accepte")
+    chat.say("Dr Anne Le Goff")
+    text = chat.say("/start")
+    assert "Voulez-vous la reprendre ?" in text
+    assert [b.label for b in chat.buttons].count("▶️ Reprendre ma réponse") == 1
+    assert "Quelle est la profession de Dr Anne Le Goff" in chat.press("Reprendre ma réponse")
