@@ -31,7 +31,11 @@ format: $(STAMP)
 	$(PY) -m ruff check --fix bot tests benchmarks
 
 bench: $(STAMP)
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks.qa_bench
+	$(PY) -m benchmarks.form_bench
+	$(PY) -m benchmarks.export_bench
+	$(PY) -m benchmarks.telegram_bench --rounds 3
+	$(PY) -m benchmarks.load_bench --users 200 --db both
 
 diagrams: $(STAMP)
 	$(PY) -m bot diagram
