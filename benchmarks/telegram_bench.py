@@ -15,7 +15,7 @@ share this one):
 
 Printed: updates per second, latency from the update being available to the bot's first reply
 (p50/p95, measured by the emulator) and to the turn's completion (the new prompt; p50/p95),
-and the ratio of throughputs (bar: full turns ≥ 0.5 × echo). Both run without PTB's
+the bot process's CPU time per update (Linux), and the ratio of throughputs (bar: full turns ≥ 0.5 × echo). Both run without PTB's
 AIORateLimiter (`TELEGRAM_RATE_LIMIT=false`): Telegram's own limits (30 messages/s overall)
 are not the adapter's cost.
 """
@@ -88,6 +88,7 @@ class Result:
     seconds: float
     first_reply: dict[str, float]
     completion: list[float] = field(default_factory=list)
+    cpu: float = float("nan")  # seconds of CPU used by the bot process during the measure
 
     @property
     def rate(self) -> float:
@@ -99,7 +100,8 @@ class Result:
             f"{self.name:<11} {self.updates:5d} updates in {self.seconds:6.2f} s = "
             f"{self.rate:7.1f} updates/s | first reply p50 {self.first_reply['p50'] * 1000:6.1f} ms "
             f"p95 {self.first_reply['p95'] * 1000:6.1f} ms | turn done p50 "
-            f"{_pct(done, 0.5) * 1000:6.1f} ms p95 {_pct(done, 0.95) * 1000:6.1f} ms"
+            f"{_pct(done, 0.5) * 1000:6.1f} ms p95 {_pct(done, 0.95) * 1000:6.1f} ms | "
+            f"CPU {self.cpu * 1000 / max(1, self.updates):5.2f} ms/update"
         )
 
 
@@ -156,30 +158,58 @@ async def _measure(
     first_id: int,
     echo: bool,
 ) -> Result:
-    async with run():
+    async with run() as bot:
         handles = [server.user(first_id + n, first_name=f"U{n}") for n in range(users)]
         warm = server.user(first_id - 1, first_name="Warm")
         await _walk(server, warm, script(0)[:3], echo, [])  # warm-up (imports, caches)
         server.reset_latencies()
         completion: list[float] = []
         updates_before = _user_updates(server)
+        cpu_before = bot.cpu()
         started = time.perf_counter()
         await asyncio.gather(
             *(_walk(server, h, script(n + 1), echo, completion) for n, h in enumerate(handles))
         )
         seconds = time.perf_counter() - started
+        cpu = bot.cpu() - cpu_before
         updates = _user_updates(server) - updates_before
-        return Result(name, updates, seconds, server.latency_stats(), completion)
+        return Result(name, updates, seconds, server.latency_stats(), completion, cpu)
 
 
 def _user_updates(server: BotApiServer) -> int:
     return len(server._update_times)
 
 
+class _Bot:
+    """The bot's process, for its CPU time (Linux /proc; NaN elsewhere)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], profiled: bool) -> None:
+        self.proc = proc
+        self.profiled = profiled  # the process is the profiler: count its children only
+
+    def cpu(self) -> float:
+        pids = _children(self.proc.pid) if self.profiled else [self.proc.pid]
+        try:
+            total = 0
+            for pid in pids:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+            return total / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return float("nan")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 @asynccontextmanager
 async def _subprocess(
     args: list[str], env: dict[str, str], profile: bool = False
-) -> AsyncIterator[None]:
+) -> AsyncIterator[_Bot]:
     """Run a bot in its own process (as in production) for the block; stop it with SIGTERM.
 
     With BENCH_PROFILE set to a profiler command (e.g. "py-spy record -o prof.txt -f raw --"),
@@ -193,7 +223,7 @@ async def _subprocess(
         stderr=subprocess.DEVNULL,
     )
     try:
-        yield
+        yield _Bot(proc, bool(prefix))
     finally:
         proc.send_signal(signal.SIGINT if prefix else signal.SIGTERM)
         try:
