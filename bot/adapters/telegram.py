@@ -37,6 +37,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
 
 from bot.adapters.telegram_gate import PerUserUpdateProcessor, UserGate, update_user_id
+from bot.adapters.telegram_http import BotApiRequest
 from bot.adapters.telegram_render import (
     CAPTION_LIMIT,
     MESSAGE_LIMIT,
@@ -633,8 +634,7 @@ def build_application(
         )
         .post_init(frontend.post_init)
         .post_shutdown(frontend.post_shutdown)
-        .connection_pool_size(64)
-        .pool_timeout(10)
+        .request(BotApiRequest(connection_pool_size=64, pool_timeout=10))
     )
     base = base_url or settings.telegram_api_base_url
     if base:

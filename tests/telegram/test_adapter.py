@@ -519,3 +519,41 @@ async def test_webhook_mode_with_secret_and_healthz(
     finally:
         stop.set()
         assert await asyncio.wait_for(task, 20) == 0
+
+
+# ------------------------------------------------------------------ the Bot API client
+
+
+async def test_bot_api_client_reuses_connections_with_remembered_sockets(bot: Running) -> None:
+    """The pool's streams remember their socket; connections are reused, expiry still works."""
+    from bot.adapters.telegram_http import _Backend, _Stream
+
+    client = bot.application.bot.request._client
+    pool = client._transport._pool
+    assert isinstance(pool._network_backend, _Backend)
+    user = bot.server.user(1030)
+    for _ in range(3):
+        await user.send_command("aide")
+        await settle(user)
+    assert pool.connections
+    for connection in pool.connections:
+        stream = connection._connection._network_stream
+        assert isinstance(stream, _Stream)
+        assert stream.get_extra_info("socket") is stream._inner.get_extra_info("socket")
+        assert stream.get_extra_info("is_readable") is False  # idle, server still connected
+        assert stream.get_extra_info("server_addr") == stream._inner.get_extra_info("server_addr")
+
+
+async def test_bot_api_client_backend_survives_a_restart_of_the_request() -> None:
+    from bot.adapters.telegram_http import BotApiRequest, _Backend, install_backend
+
+    request = BotApiRequest(connection_pool_size=4)
+    assert isinstance(request._client._transport._pool._network_backend, _Backend)
+    assert not install_backend(request._client)  # installed once only
+    await request.initialize()
+    await request.shutdown()
+    await request.initialize()  # a new client, with the backend again
+    assert isinstance(request._client._transport._pool._network_backend, _Backend)
+    await request.shutdown()
+    proxied = BotApiRequest(proxy="http://127.0.0.1:9")
+    assert not install_backend(proxied._client)  # proxies keep the stock path
