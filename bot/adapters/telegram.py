@@ -289,11 +289,17 @@ class TelegramFrontend:
         data: str = "",
     ) -> None:
         """Run a turn with "typing…" if it is slow, then render its replies."""
-        typing = asyncio.create_task(_typing(application, chat_id))
+        # a timer, not a task per turn: most turns end before TYPING_DELAY
+        typing: list[asyncio.Task[None]] = []
+        timer = asyncio.get_running_loop().call_later(
+            TYPING_DELAY, lambda: typing.append(asyncio.create_task(_typing(application, chat_id)))
+        )
         try:
             replies = await self.run_turn(incoming)
         finally:
-            typing.cancel()
+            timer.cancel()
+            for task in typing:
+                task.cancel()
         pressed_id = pressed.message_id if pressed is not None else None
         if pressed is None:
             await self.send_replies(application, chat_id, replies)
@@ -555,9 +561,8 @@ async def _answer_quietly(query: Any) -> None:
 
 
 async def _typing(application: Application, chat_id: int) -> None:  # type: ignore[type-arg]
-    """Show "typing…" while a turn takes longer than TYPING_DELAY."""
+    """Show "typing…" (started once a turn has taken TYPING_DELAY) until cancelled."""
     with contextlib.suppress(TelegramError):
-        await asyncio.sleep(TYPING_DELAY)
         while True:
             await application.bot.send_chat_action(chat_id, ChatAction.TYPING)
             await asyncio.sleep(TYPING_EVERY)
