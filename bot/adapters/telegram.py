@@ -37,7 +37,6 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
 
 from bot.adapters.telegram_gate import PerUserUpdateProcessor, UserGate, update_user_id
-from bot.adapters.telegram_http import BotApiRequest
 from bot.adapters.telegram_render import (
     CAPTION_LIMIT,
     MESSAGE_LIMIT,
@@ -639,7 +638,8 @@ def build_application(
         )
         .post_init(frontend.post_init)
         .post_shutdown(frontend.post_shutdown)
-        .request(BotApiRequest(connection_pool_size=64, pool_timeout=10))
+        .connection_pool_size(64)
+        .pool_timeout(10)
     )
     base = base_url or settings.telegram_api_base_url
     if base:
