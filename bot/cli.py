@@ -18,7 +18,7 @@ et un identifiant se terminant par « bot » ; BotFather vous donne un jeton de 
 123456789:ABC-DEF… Mettez-le dans le fichier .env (voir .env.example) :
     TELEGRAM_BOT_TOKEN=123456789:ABC-DEF…
 
-En attendant, voici le bot dans le terminal (même dialogues, même base de données).
+En attendant, voici le bot dans le terminal (les mêmes dialogues, la même base de données).
 """
 
 
