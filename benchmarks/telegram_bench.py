@@ -7,7 +7,9 @@ load (each simulated user sends a message, waits for the bot's answer, sends the
 Each bot runs in its own process, as in production (the emulator and the simulated users
 share this one):
 
-* **echo** — the bare PTB echo bot, `python -m tests.support.echo_bot` (the baseline);
+* **echo** — the bare PTB echo bot, `python -m tests.support.echo_bot` (the baseline), with
+  PTB's default HTTP client (httpx), and again with the bot's own backend (aiohttp), so that
+  the cost of the dialogue itself shows apart from the choice of HTTP client;
 * **full turns** — the real entry point `python -m bot run`, adapter and engine:
   a question answered from the texts, then the AMI form step by step (consent, actor, referent,
   objectives toggled in place, context, territory, calendar, review), every turn committed to
@@ -235,24 +237,30 @@ async def _subprocess(
 
 async def main_async(users: int, rounds: int) -> int:
     logging.basicConfig(level=logging.WARNING)
-    results: list[tuple[Result, Result]] = []
+    results: list[tuple[Result, Result, Result]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(rounds):
-            async with BotApiServer(token=TOKEN, bot_username="bench_bot") as server:
-                env = {
-                    "TELEGRAM_BOT_TOKEN": TOKEN,
-                    "TELEGRAM_API_BASE_URL": server.base_url,
-                    "ECHO_CONCURRENT_UPDATES": "256",
-                }
-                echo = await _measure(
-                    "echo",
-                    server,
-                    lambda env=env: _subprocess(["-m", "tests.support.echo_bot"], env),
-                    echo_script,
-                    users,
-                    10_000,
-                    True,
-                )
+            echoes = []
+            for name, http in (("echo", "httpx"), ("echo/aiohttp", "aiohttp")):
+                async with BotApiServer(token=TOKEN, bot_username="bench_bot") as server:
+                    env = {
+                        "TELEGRAM_BOT_TOKEN": TOKEN,
+                        "TELEGRAM_API_BASE_URL": server.base_url,
+                        "ECHO_CONCURRENT_UPDATES": "256",
+                        "ECHO_HTTP": http,
+                    }
+                    echoes.append(
+                        await _measure(
+                            name,
+                            server,
+                            lambda env=env: _subprocess(["-m", "tests.support.echo_bot"], env),
+                            echo_script,
+                            users,
+                            10_000,
+                            True,
+                        )
+                    )
+            echo, echo_aiohttp = echoes
             async with BotApiServer(token=TOKEN, bot_username="bench_bot") as server:
                 db = f"sqlite:///{Path(tmp) / f'bench{r}.sqlite3'}"
                 env = {
@@ -279,15 +287,18 @@ async def main_async(users: int, rounds: int) -> int:
                     20_000,
                     False,
                 )
-            results.append((echo, full))
+            results.append((echo, echo_aiohttp, full))
     print(f"Telegram front end, {users} users in closed loop, loopback Bot API emulator")
     print("(each bot in its own process, as in production; the emulator and users in this one)")
-    for echo, full in results:
+    for echo, echo_aiohttp, full in results:
         print(echo.line())
+        print(echo_aiohttp.line())
         print(full.line())
-    ratio = statistics.median(full.rate / echo.rate for echo, full in results)
+    ratio = statistics.median(full.rate / echo.rate for echo, _, full in results)
+    same = statistics.median(full.rate / aio.rate for _, aio, full in results)
     verdict = "OK" if ratio >= 0.5 else "BELOW the bar"
-    print(f"ratio full turns / echo: {ratio:.2f} (bar 0.50: {verdict})")
+    print(f"ratio full turns / bare echo (PTB's default httpx): {ratio:.2f} (bar 0.50: {verdict})")
+    print(f"ratio full turns / echo on the bot's own HTTP backend (aiohttp): {same:.2f}")
     return 0
 
 

@@ -44,16 +44,24 @@ def build_echo_application(
     base_file_url: str | None = None,
     *,
     concurrent_updates: int | bool = 1,
+    aiohttp: bool = False,
 ) -> Application:
-    """Build the echo Application pointed at ``base_url`` (e.g. ``http://127.0.0.1:PORT/bot``)."""
-    application = (
+    """Build the echo Application pointed at ``base_url`` (e.g. ``http://127.0.0.1:PORT/bot``).
+
+    ``aiohttp=True`` gives it the bot's own HTTP backend instead of PTB's default (httpx).
+    """
+    builder = (
         Application.builder()
         .token(token)
         .base_url(base_url)
         .base_file_url(base_file_url or file_url_for(base_url))
         .concurrent_updates(concurrent_updates)
-        .build()
     )
+    if aiohttp:
+        from bot.adapters.telegram_aiohttp import AiohttpRequest
+
+        builder = builder.request(AiohttpRequest(64)).get_updates_request(AiohttpRequest(1))
+    application = builder.build()
     application.add_handler(MessageHandler(filters.TEXT, echo))
     return application
 
@@ -71,6 +79,7 @@ def main() -> int:
         base_url,
         os.environ.get("TELEGRAM_API_BASE_FILE_URL"),
         concurrent_updates=concurrency,
+        aiohttp=os.environ.get("ECHO_HTTP") == "aiohttp",
     )
     print("echo bot polling", flush=True)
     application.run_polling(
