@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from bot.engine.flow import Flow, TurnContext
 from bot.engine.messages import Button, Document, Incoming, Kind, Reply
 from bot.engine.texts import Texts, menu_texts
+from bot.qa.intent import QAContext
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -32,6 +33,7 @@ SEEN_UPDATES = 50  # update ids remembered per conversation to apply each update
 StaffCommand = Callable[[TurnContext, str], list[Reply]]
 AMI_FLOW = "ami_bretagne"
 ORIENTATION_FLOW = "orientation"
+QA_CONTEXT_KEY = "_qa"  # what the last question was about (follow-ups), in the conversation
 
 
 def clean_text(text: str) -> str:
@@ -317,8 +319,12 @@ class DialogueEngine:
 
     # ------------------------------------------------------------------ questions
     def answer_question(self, ctx: TurnContext, text: str) -> list[Reply]:
-        """Answer a free question from the texts (or abstain) with follow-up buttons."""
-        return self.render_answer(ctx, self.qa.answer(text))
+        """Answer a free question from the texts (or abstain) with follow-up buttons; the
+        conversation's previous question is the context of a follow-up."""
+        data = ctx.conversation.data
+        answer, context = self.qa.reply(text, QAContext.from_dict(data.get(QA_CONTEXT_KEY)))
+        data[QA_CONTEXT_KEY] = context.to_dict()
+        return self.render_answer(ctx, answer)
 
     def render_answer(self, ctx: TurnContext, answer: QAAnswer) -> list[Reply]:
         buttons: list[list[Button]] = []

@@ -57,6 +57,7 @@ class Topic:
     sources: tuple[CuratedSource, ...]
     related: tuple[str, ...] = ()
     origin: str = ""  # file it comes from
+    dimensions: tuple[str, ...] = ()  # declared dimensions (funding, steps…), beside those read
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,7 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
                 sources=_sources(item.get("sources")),
                 related=tuple(item.get("related") or ()),
                 origin=path.name,
+                dimensions=tuple(item.get("dimensions") or ()),
             )
             if topic.id in topics:
                 raise ValueError(f"duplicate topic id {topic.id} in {path.name}")
@@ -192,8 +194,9 @@ def _add_glossary_topics(kb: KnowledgeBase) -> None:
         if g.topic and g.topic in kb.topics:
             t = kb.topics[g.topic]
             kb.topics[g.topic] = Topic(
-                t.id, t.label, t.questions + variants, t.answer, t.sources, t.related, t.origin
-            )
+                t.id, t.label, t.questions + variants, t.answer, t.sources, t.related, t.origin,
+                t.dimensions,
+            )  # fmt: skip
             continue
         answer = f"{a} : {g.expansion}."
         if g.definition:

@@ -16,6 +16,7 @@ from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
+from bot.qa.intent import dimensions_of
 from bot.qa.knowledge import KnowledgeBase, Topic
 from bot.qa.segment import Passage
 from bot.qa.textnorm import STOP_WORDS, raw_tokens, stem
@@ -38,6 +39,11 @@ _REGION_MISMATCH = 0.9
 _ANSWER_VARIANT = 0.8
 _GLOSSARY_FACTOR = 0.85
 _FOCUS_MIN_WEIGHT = 1.4
+# a topic whose label and variants ask about the question's dimension (funding, steps, who…)
+# is preferred; one about other dimensions only is set back
+_DIM_MATCH = 1.06
+_DIM_MISMATCH = 0.86
+_DIM_SHARE = 0.3  # a topic has a dimension when its label or this share of its variants do
 _SENTENCE_END = re.compile(r"(?<=[.;!?])\s+(?=[A-ZÀ-Ý«(])")
 # the objects people ask about: a topic that never names the one asked about is penalised
 _ENTITIES = frozenset(
@@ -56,6 +62,7 @@ class Analysis:
     tokens: list[str] = field(default_factory=list)  # folded tokens (before stop words)
     anchor: float = 0.0  # strongest domain weight among the terms
     foreign: int = 0  # terms the texts never use, or generic health/everyday words
+    dims: frozenset[str] = frozenset()  # what the question asks about (funding, steps…)
 
 
 @dataclass
@@ -293,6 +300,16 @@ class Index:
             frozenset(_ENTITIES.intersection(t for v in variants for t in v))
             for variants in topic_variants
         ]
+        self.topic_dims: list[frozenset[str]] = []
+        for t in kb.topics.values():
+            label_dims = dimensions_of(t.label)
+            counts: dict[str, int] = {}
+            for q in t.questions:
+                for d in dimensions_of(q):
+                    counts[d] = counts.get(d, 0) + 1
+            n = max(len(t.questions), 1)
+            shared = {d for d, c in counts.items() if c >= _DIM_SHARE * n}
+            self.topic_dims.append(frozenset(label_dims | shared | set(t.dimensions)))
         self.topic_is_glossary = [
             kb.topics[tid].origin == "glossary.yaml" for tid in self.topic_ids
         ]
@@ -353,7 +370,10 @@ class Index:
             if (t not in self.idf and t not in self.analyzer.generic)
             or t in self.analyzer.off_domain
         )
-        return Analysis(weights, unknown, corrected, mass, raw_tokens(question), anchor, foreign)
+        return Analysis(
+            weights, unknown, corrected, mass, raw_tokens(question), anchor, foreign,
+            dimensions_of(question),
+        )  # fmt: skip
 
     def focus_term(self, a: Analysis) -> str | None:
         """The question's most distinctive word: the heaviest known term that is not one of
@@ -399,6 +419,9 @@ class Index:
                 score *= _REGION_MISMATCH  # "en Bretagne": prefer what the AMI says
             if self.topic_is_glossary[ti] and len(q) > 2:
                 score *= _GLOSSARY_FACTOR  # definitions win only for short questions
+            tdims = self.topic_dims[ti]
+            if a.dims and tdims:
+                score *= _DIM_MATCH if a.dims & tdims else _DIM_MISMATCH
             hits.append(Hit("topic", self.topic_ids[ti], score, cos, cov))
         hits.sort(key=lambda h: -h.score)
         return hits[:limit]

@@ -8,11 +8,19 @@ import os
 import pickle
 import re
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from bot.qa.intent import (
+    QAContext,
+    complete,
+    is_emergency,
+    is_medical_advice,
+    shape,
+)
 from bot.qa.knowledge import (
     DEFAULT_KNOWLEDGE_DIR,
+    ComparisonRow,
     CuratedSource,
     KnowledgeBase,
     Topic,
@@ -62,6 +70,19 @@ GREETING_TEXT = (
     "« Quelles sont les missions socles d'une CPTS ? », « Comment répondre à l'AMI CPTS "
     "Bretagne ? »."
 )
+EMERGENCY_TEXT = (
+    "🚑 S'il s'agit d'une urgence médicale, appelez tout de suite le 15 (SAMU) ou le 112 "
+    "(numéro d'urgence européen) ; pour une personne sourde ou malentendante, le 114 par SMS.\n\n"
+    "Je ne suis pas un service médical : je réponds seulement aux questions sur l'organisation "
+    "des soins (ESP, CPTS, AMI CPTS Bretagne), à partir des textes officiels."
+)
+MEDICAL_TEXT = (
+    "Je ne peux pas donner d'avis médical (diagnostic, traitement, posologie) : adressez-vous à "
+    "un médecin ou à un pharmacien ; en cas d'urgence, appelez le 15 (ou le 112).\n\n"
+    + ABSTAIN_TEXT
+)
+CLARIFY_LEAD = "Voici le passage des textes sur lequel s'appuie ma réponse précédente :\n\n"
+COMPARISON_LEAD = "Selon le tableau récapitulatif annexé à l'instruction DGOS du 2 décembre 2016"
 THANKS_TEXT = (
     "Avec plaisir ! N'hésitez pas si vous avez une autre question sur les ESP ou les CPTS."
 )
@@ -154,6 +175,18 @@ TWO_PART_MIN = 0.45  # each half's best topic must score at least this
 OUTSIDE_OVERRIDE = 0.6  # an outside entity is tolerated only above this topic score …
 OUTSIDE_COVER = 0.7  # … with a core term and this share of the rest covered by the answer
 _AMOUNT = re.compile(r"€|\beuros?\b")
+# a deadline or a precise date asked for: only an answer holding a day and month gives it
+_DEADLINE_Q = re.compile(
+    r"\b(date limite|dates limites|deadline|jusqu a quand|jusqu a quelle date|avant quelle date|"
+    r"a quelle date|quelle date|date butoir|cloture|clos)\b"
+)
+_DAY_DATE = re.compile(
+    rf"\b\d{{1,2}}(er)? ({_MONTHS})\b|\b\d{{1,2}}/\d{{1,2}}(/\d{{2,4}})?\b"
+)
+# when something happens somewhere the texts never name (« la prochaine réunion à Brest »)
+_WHEN_Q = re.compile(r"\b(quand|prochaine?s?)\b")
+# taxes and accounting: the texts never deal with them
+_TAX_Q = re.compile(r"\b(fiscal\w*|impots?|imposable\w*|tva|comptab\w*|urssaf|cotisations? sociales?)\b")
 _ARTICLE_GIVEN = re.compile(r"\barticles? \d+\b")
 _LAW_Q = re.compile(r"\b(lmss|loi)\b(?!.*\b(code|csp)\b)")
 _COUNT_Q = re.compile(r"\b(combien|nombre)\b")
@@ -267,11 +300,89 @@ class QAService:
         social = self._social(tokens)
         if social is not None:
             return social
+        if is_emergency(text):
+            return QAAnswer(EMERGENCY_TEXT, [], True, 0.0, "emergency")
+        if is_medical_advice(text):
+            return QAAnswer(MEDICAL_TEXT, [], True, 0.0, "abstain")
+        compared = self._comparison(text)
+        if compared is not None:
+            return compared
         analysis = self.index.analyze(text)
         reply = self._decide(analysis)
         if not reply.abstained and _SPLIT_Q.search(text):
             return self._two_part(text) or reply
         return reply
+
+    def reply(
+        self, question: str, context: QAContext | None = None
+    ) -> tuple[QAAnswer, QAContext]:
+        """Answer a question in a conversation: a follow-up (« et pour une ESP ? »,
+        « et combien ? », « c'est-à-dire ? ») is read with the previous turn; returns the
+        answer and the conversation's new context (a new subject resets it)."""
+        ctx = context or QAContext()
+        text = clean_control(question if isinstance(question, str) else str(question or ""))
+        now = shape(text)
+        if now.is_clarification and not ctx.is_empty:
+            more = self.more(ctx.more_key) if ctx.more_key else None
+            if more is not None:
+                return replace(more, text=CLARIFY_LEAD + more.text), ctx
+        completed = complete(text, now, ctx) if not ctx.is_empty else None
+        used = text
+        answer = self.answer(text)
+        if completed and answer.kind not in {"invalid", "emergency", "greeting", "thanks"}:
+            followed = self.answer(completed)
+            strong = bool(_STRONG_FOLLOW.match(" ".join(now.tokens))) or not now.objects
+            weak_alone = answer.abstained or answer.score < FOLLOW_KEEP
+            if not followed.abstained and (strong or weak_alone):
+                answer, used = followed, completed
+        if answer.kind in {"greeting", "thanks", "invalid"}:
+            return answer, ctx  # small talk keeps the subject
+        if answer.abstained:
+            return answer, QAContext(turns=ctx.turns + 1)
+        understood = shape(used)
+        topic = None
+        if answer.more_key and answer.more_key.startswith("more:t:"):
+            topic = answer.more_key[len("more:t:") :]
+        new = QAContext(
+            question=used,
+            objects=sorted(understood.objects),
+            dimensions=sorted(understood.dimensions),
+            topic=topic,
+            more_key=answer.more_key,
+            turns=ctx.turns + 1,
+        )
+        return answer, new
+
+    def _comparison(self, text: str) -> QAAnswer | None:
+        """« ESP ou CPTS : quelle différence de territoire ? » — the row of the annex's table
+        for the dimension asked, ESP and CPTS side by side, with its source."""
+        now = shape(text)
+        if "difference" not in now.dimensions or not {"ESP", "CPTS"} <= now.objects:
+            return None
+        joined = " ".join(now.tokens)
+        wanted = [crit for pat, crit in _ROW_WORDS if pat.search(joined)]
+        wanted += [_ROW_FOR_DIMENSION[d] for d in sorted(now.dimensions) if d in _ROW_FOR_DIMENSION]
+        rows: list[ComparisonRow] = []
+        for crit in dict.fromkeys(wanted):
+            row = next((r for r in self.kb.comparison if r.criterion == crit), None)
+            if row is not None:
+                rows.append(row)
+        if not rows or len(rows) > 2:
+            return None
+        lines = [f"{COMPARISON_LEAD} :"]
+        refs: list[SourceRef] = []
+        for row in rows:
+            lines.append(f"• {row.criterion} — ESP : {row.esp}. CPTS : {row.cpts}.")
+            refs += [self._ref(src) for src in row.sources if src.passage_id in self.kb.passages]
+        body = "\n".join(lines)
+        line = self._source_line([(r.id, r.section) for r in refs])
+        related = [
+            (self.kb.topics[k].label, f"topic:{k}")
+            for k in ("esp-cpts-difference",)
+            if k in self.kb.topics
+        ]
+        more = f"more:p:{refs[0].passage_id}" if refs else None
+        return QAAnswer(f"{body}\n\n{line}", refs, False, 0.9, "answer", more, related)
 
     def more(self, key: str) -> QAAnswer | None:
         """The full passage(s) behind an answer ("En savoir plus")."""
@@ -511,6 +622,12 @@ class QAService:
             return True
         if (self._money_q.search(q) or _PAY_Q.search(q)) and not _AMOUNT.search(answer):
             return True
+        if _DEADLINE_Q.search(q) and not _DAY_DATE.search(answer):
+            return True  # « date limite de l'AMI » : the texts give none
+        if _TAX_Q.search(q):
+            return True
+        if any(len(w) >= 5 for w in a.unknown) and _WHEN_Q.search(q):
+            return True  # « quand est la prochaine réunion à Brest »
         if _NATIONAL_COUNT_Q.search(q):
             return True
         # a numbered text the texts do not have ("l'avenant 9", "l'article 51")
@@ -690,6 +807,22 @@ def _cache_paths(root: Path, key: str) -> list[Path]:
 
 
 _SPLIT_WORDS = {"et", "ou"}
+# which row of the annex's ESP / CPTS table answers a comparison about a dimension
+_ROW_FOR_DIMENSION = {
+    "members": "Composition",
+    "count": "Composition",
+    "legal": "Forme juridique",
+    "territory": "Territoire",
+    "missions": "Objet",
+}
+_ROW_WORDS = (
+    (re.compile(r"\bprojets? de sante\b"), "Projet de santé"),
+    (re.compile(r"\b(contrats?|contractualis\w*)\b"), "Contractualisation"),
+    (re.compile(r"\b(articles?|references?|textes? de loi|base legale)\b"), "Références réglementaires"),
+)
+# a follow-up that clearly leans on the previous turn (« et … », a pronoun without an object)
+_STRONG_FOLLOW = re.compile(r"^(et|mais|ok|okay|donc|alors|du coup|sinon|par contre)\b")
+FOLLOW_KEEP = 0.75  # a weak follow-up that answers alone with this confidence stands alone
 _OBJECTS = frozenset({"_esp", "_cpts", "_msp", "_pta", "_ami", "_aci", "_fir", "_ars"})
 
 

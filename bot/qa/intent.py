@@ -1,0 +1,269 @@
+"""What a question asks: its objects (ESP, CPTS…), its dimension (funding, steps, who…),
+whether it is a follow-up of the previous turn, and whether it is a medical emergency.
+
+Everything here works on folded tokens (lowercase, no accents: `textnorm.raw_tokens`), so it
+reads SMS spellings as well as careful sentences. The patterns are about the *shape* of a
+question in French, not about the words of any question set.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from bot.qa.textnorm import raw_tokens
+
+# --- dimensions: what a question asks about an object -------------------------------------
+# A topic's dimensions are read from its label and question variants the same way, so a
+# question about funding prefers a funding answer over a creation-steps answer that merely
+# mentions money.
+DIMENSIONS: dict[str, re.Pattern[str]] = {
+    "funding": re.compile(
+        r"\b(financ\w*|argent|subventions?|aides? financieres?|budget|credits?|fir|remuner\w*|"
+        r"paye[rz]?|paie|payee?s?|thune|euros?|dotations?|enveloppes?|montants?|couts?|coute|"
+        r"rapporte|touche|gratuit\w*|forfaits?|indemni\w*|fonds)\b"
+    ),
+    "steps": re.compile(
+        r"\b(etapes?|demarches?|procedures?|par ou commencer|mode d emploi|comment (creer|monter|"
+        r"lancer|constituer|demarrer|on (cree|monte|fait|lance))|commencer|premiere chose)\b"
+    ),
+    "members": re.compile(
+        r"\b(qui peut|qui peuvent|qui (fait|font) partie|membres?|composition|composee?s?|"
+        r"acteurs?|rejoindre|adherer|participer|participent|participation|integrer|"
+        r"en faire partie|associer|associes?|qui compose)\b"
+    ),
+    "territory": re.compile(
+        r"\b(territoires?|territorial|populations?|habitants?|taille|perimetres?|zones?|"
+        r"communes?|secteurs?|bassin|echelle)\b"
+    ),
+    "delay": re.compile(
+        r"\b(delais?|combien de temps|en combien|quand|duree|mois|semaines?|jours?|"
+        r"date|calendrier|echeances?|heures?|\d+ ?h)\b"
+    ),
+    "count": re.compile(
+        r"\b(combien de (professionnels|membres|medecins|personnes|pros|cpts|esp|projets|"
+        r"acteurs|structures)|nombre|minimum|au moins|combien (faut|il faut))\b"
+    ),
+    "legal": re.compile(
+        r"\b(statuts?|juridiques?|association|1901|sisa|personnalite morale|forme)\b"
+    ),
+    "validation": re.compile(
+        r"\b(valid\w*|approuv\w*|recevables?|tacite\w*|accepte\w*|refuse\w*|agre\w*)\b"
+    ),
+    "missions": re.compile(r"\b(missions?|socles?|a quoi (sert|servent)|actions?|role)\b"),
+    "contact": re.compile(
+        r"\b(contacts?|contacter|adresse|mail|courriel|envoyer|renvoyer|transmettre|"
+        r"adresser|joindre|telephone|interlocuteurs?|qui (appeler|contacter))\b"
+    ),
+    "definition": re.compile(
+        r"\b(c est quoi|c koi|ckoi|qu est ce qu?e?|definition|definir|veut dire|signifie|"
+        r"kesako|quesaco)\b"
+    ),
+    "difference": re.compile(
+        r"\b(differences?|differencier|comparer|comparaison|versus|vs|distinguer|"
+        r"ou plutot|plutot|mieux)\b"
+    ),
+}
+
+# the objects people ask about, by folded word (the analyzer's concept tokens are finer; these
+# are the ones a follow-up swaps: « et pour une ESP ? »)
+OBJECT_WORDS: dict[str, str] = {
+    "esp": "ESP",
+    "cpts": "CPTS",
+    "msp": "MSP",
+    "pta": "PTA",
+    "ami": "AMI",
+    "aci": "ACI",
+    "fir": "FIR",
+    "ars": "ARS",
+}
+_OBJECT_PHRASES: tuple[tuple[str, str], ...] = (
+    ("equipe de soins primaires", "ESP"),
+    ("equipes de soins primaires", "ESP"),
+    ("communaute professionnelle territoriale", "CPTS"),
+    ("communautes professionnelles territoriales", "CPTS"),
+    ("maison de sante", "MSP"),
+    ("maisons de sante", "MSP"),
+    ("appel a manifestation", "AMI"),
+    ("accord conventionnel interprofessionnel", "ACI"),
+)
+
+# --- follow-ups ----------------------------------------------------------------------------
+_FOLLOW_START = re.compile(
+    r"^(et|mais|ok|okay|d accord|donc|alors|puis|aussi|sinon|par contre|du coup|et si|"
+    r"et pour|et les|et la|et le|et une|et un|et en|et elle|et il|et ca|et combien|"
+    r"et comment|et qui|et quand|et ou)\b"
+)
+_PRONOUN = re.compile(
+    r"\b(ca|cela|ceci|celle|celui|celles|ceux|elle|elles|il|ils|la dedans|y|en|le|la|les|"
+    r"leur|cette|ce|ces|cet)\b"
+)
+_CLARIFY = re.compile(
+    r"^((c )?est a dire|cad|c a d|ca veut dire quoi|ca veut dire|je (ne )?comprends? pas|"
+    r"j ai pas compris|je n ai pas compris|pas compris|plus simplement|en clair|"
+    r"tu peux (expliquer|reformuler|preciser)|vous pouvez (expliquer|reformuler|preciser)|"
+    r"expliquez|explique|reformule\w*|precise\w*|comment ca|quoi|hein|pardon|"
+    r"plus de details?|en detail|developpe\w*|dis m en plus|dites m en plus)\b"
+)
+_QUESTION_WORDS = frozenset(
+    "c est quoi qu ce que comment quel quelle quels quelles qui quand combien pourquoi ou "
+    "koi kel kelle definition".split()
+)
+_SHORT_FOLLOW = 7  # a follow-up is short: at most this many tokens
+
+# --- safety: a medical emergency is answered with 15 / 112 first --------------------------
+_EMERGENCY = re.compile(
+    r"\b(avc|infarctus|arret cardiaque|crise cardiaque|douleurs? (thoracique|poitrine|"
+    r"dans la poitrine)|mal (a|dans) la poitrine|(ne )?respire (plus|pas|mal)|"
+    r"n arrive (plus|pas) a respirer|etouffe\w*|inconscient\w*|perte de connaissance|"
+    r"(a )?perdu connaissance|malaise|convulse\w*|convulsions?|hemorragie|saigne beaucoup|"
+    r"overdose|intoxication|suicid\w*|veut mourir|en train de mourir|urgence vitale|"
+    r"detresse respiratoire|paralys\w*|bouche de travers|choc anaphylactique|"
+    r"(il|elle) fait un (avc|malaise|infarctus)|appeler (le )?(15|samu)|samu)\b"
+)
+# asking for a diagnosis or a treatment: not what the texts are for
+_MEDICAL_ADVICE = re.compile(
+    r"\b(quel (traitement|medicament|antibiotique)|quelle (posologie|dose)|posologie|"
+    r"comment (soigner|traiter|guerir)|(j ai|il a|elle a|mon patient a|ma patiente a) "
+    r"(mal|de la fievre|une? (douleur|fievre|toux|angine|otite|entorse|eruption))|"
+    r"symptomes? de|quel diagnostic pour|ordonnance pour|dois je prendre)\b"
+)
+
+
+@dataclass(frozen=True)
+class QuestionShape:
+    """What the words of one question say about it."""
+
+    objects: frozenset[str]
+    dimensions: frozenset[str]
+    tokens: tuple[str, ...]
+    is_clarification: bool = False  # « c'est-à-dire ? », « je ne comprends pas »
+    is_elliptic: bool = False  # short, starting with « et … », or leaning on a pronoun
+
+
+@dataclass
+class QAContext:
+    """The question-answering state of one conversation: what the last turns were about."""
+
+    question: str = ""  # the last question as understood (after completion from context)
+    objects: list[str] = field(default_factory=list)
+    dimensions: list[str] = field(default_factory=list)
+    topic: str | None = None  # curated topic of the last answer
+    more_key: str | None = None  # passage(s) behind the last answer
+    turns: int = 0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "question": self.question,
+            "objects": list(self.objects),
+            "dimensions": list(self.dimensions),
+            "topic": self.topic,
+            "more_key": self.more_key,
+            "turns": self.turns,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> QAContext:
+        """Read a stored context; anything malformed gives an empty one."""
+        if not isinstance(data, dict):
+            return cls()
+        try:
+            return cls(
+                question=str(data.get("question") or ""),
+                objects=[str(x) for x in data.get("objects") or []],
+                dimensions=[str(x) for x in data.get("dimensions") or []],
+                topic=(str(data["topic"]) if data.get("topic") else None),
+                more_key=(str(data["more_key"]) if data.get("more_key") else None),
+                turns=int(data.get("turns") or 0),
+            )
+        except (TypeError, ValueError):
+            return cls()
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.question
+
+
+def objects_of(tokens: list[str] | tuple[str, ...]) -> frozenset[str]:
+    """The objects (ESP, CPTS, MSP, AMI…) a folded token list names."""
+    found = {OBJECT_WORDS[t] for t in tokens if t in OBJECT_WORDS}
+    joined = " ".join(tokens)
+    for phrase, obj in _OBJECT_PHRASES:
+        if phrase in joined:
+            found.add(obj)
+    return frozenset(found)
+
+
+def dimensions_of(text: str) -> frozenset[str]:
+    """The dimensions a text asks about (funding, steps, members…)."""
+    joined = " ".join(raw_tokens(text))
+    return frozenset(name for name, pat in DIMENSIONS.items() if pat.search(joined))
+
+
+def shape(text: str) -> QuestionShape:
+    """Objects, dimensions and follow-up markers of one question."""
+    tokens = raw_tokens(text)
+    joined = " ".join(tokens)
+    objects = objects_of(tokens)
+    dims = frozenset(name for name, pat in DIMENSIONS.items() if pat.search(joined))
+    clarify = bool(_CLARIFY.match(joined)) and len(tokens) <= 8 and not objects
+    short = len(tokens) <= _SHORT_FOLLOW
+    elliptic = short and (
+        bool(_FOLLOW_START.match(joined))
+        or (not objects and bool(_PRONOUN.search(joined)))
+        or (not objects and len(tokens) <= 3)
+    )
+    return QuestionShape(objects, dims, tuple(tokens), clarify, elliptic)
+
+
+def is_emergency(text: str) -> bool:
+    """A medical emergency described or asked about (AVC, malaise, ne respire plus…)."""
+    return bool(_EMERGENCY.search(" ".join(raw_tokens(text))))
+
+
+def is_medical_advice(text: str) -> bool:
+    """A request for a diagnosis, a treatment or a dose."""
+    return bool(_MEDICAL_ADVICE.search(" ".join(raw_tokens(text))))
+
+
+def complete(text: str, now: QuestionShape, ctx: QAContext) -> str | None:
+    """The follow-up completed with what the previous turn was about, or None when the
+    question stands on its own (a new subject resets the context).
+
+    - « et pour une ESP ? » after « c'est quoi une CPTS ? » → the previous question with its
+      object replaced: « c'est quoi une ESP ? »;
+    - « et elles sont financées comment ? » → the new words plus the previous objects;
+    - « je l'envoie où ? » → the new words plus the previous question's words.
+    """
+    if ctx.is_empty or not now.is_elliptic:
+        return None
+    prev = shape(ctx.question)
+    words = [t for t in now.tokens if t not in {"et", "mais", "ok", "okay", "donc", "alors"}]
+    content = [t for t in words if not _PRONOUN.fullmatch(t) and len(t) > 2]
+    if now.objects and not now.dimensions and len(content) <= 3:
+        # the same question about another object: swap the objects in the previous question
+        previous = list(prev.tokens)
+        swapped: list[str] = []
+        placed = False
+        for tok in previous:
+            if tok in OBJECT_WORDS:
+                if not placed:
+                    swapped.extend(o.lower() for o in sorted(now.objects))
+                    placed = True
+                continue
+            swapped.append(tok)
+        if not placed:
+            swapped.extend(o.lower() for o in sorted(now.objects))
+        rest = [t for t in words if t not in OBJECT_WORDS and t not in {"pour", "une", "un"}]
+        return " ".join(swapped + rest)
+    if now.dimensions and now.objects:
+        return None  # it names its own object and asks its own thing: a new question
+    # the previous question's subject: its words less those that asked its own dimension
+    # (« c'est quoi », « comment créer »), so that the new dimension leads
+    subject = [
+        t
+        for t in prev.tokens
+        if not (now.dimensions and any(p.fullmatch(t) for p in DIMENSIONS.values()))
+        and t not in _QUESTION_WORDS
+    ]
+    return f"{' '.join(words)} {' '.join(subject)}".strip()
