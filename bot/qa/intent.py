@@ -109,7 +109,7 @@ _QUESTION_WORDS = frozenset(
     "c est quoi qu ce que comment quel quelle quels quelles qui quand combien pourquoi ou "
     "koi kel kelle definition".split()
 )
-_SHORT_FOLLOW = 7  # a follow-up is short: at most this many tokens
+_LONG_FOLLOW = 12  # a follow-up is short: at most this many tokens
 
 # --- safety: a medical emergency is answered with 15 / 112 first --------------------------
 _EMERGENCY = re.compile(
@@ -138,7 +138,8 @@ class QuestionShape:
     dimensions: frozenset[str]
     tokens: tuple[str, ...]
     is_clarification: bool = False  # « c'est-à-dire ? », « je ne comprends pas »
-    is_elliptic: bool = False  # short, starting with « et … », or leaning on a pronoun
+    is_elliptic: bool = False  # may be a follow-up: starts with « et … », or names no object
+    leans_back: bool = False  # surely a follow-up: « et … », a pronoun or a few words, no object
 
 
 @dataclass
@@ -207,13 +208,15 @@ def shape(text: str) -> QuestionShape:
     objects = objects_of(tokens)
     dims = frozenset(name for name, pat in DIMENSIONS.items() if pat.search(joined))
     clarify = bool(_CLARIFY.match(joined)) and len(tokens) <= 8 and not objects
-    short = len(tokens) <= _SHORT_FOLLOW
-    elliptic = short and (
-        bool(_FOLLOW_START.match(joined))
-        or (not objects and bool(_PRONOUN.search(joined)))
-        or (not objects and len(tokens) <= 3)
+    # a follow-up leans on the previous turn: it starts with « et », « mais », « ok »…, or it
+    # names no object (ESP, CPTS…) of its own; the caller keeps it alone when it answers alone
+    elliptic = (bool(_FOLLOW_START.match(joined)) and len(tokens) <= _LONG_FOLLOW) or (
+        not objects and len(tokens) <= _LONG_FOLLOW
     )
-    return QuestionShape(objects, dims, tuple(tokens), clarify, elliptic)
+    leans_back = bool(_FOLLOW_START.match(joined)) or (
+        not objects and (bool(_PRONOUN.search(joined)) or len(tokens) <= 4)
+    )
+    return QuestionShape(objects, dims, tuple(tokens), clarify, elliptic, elliptic and leans_back)
 
 
 def is_emergency(text: str) -> bool:

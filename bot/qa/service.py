@@ -331,7 +331,7 @@ class QAService:
         answer = self.answer(text)
         if completed and answer.kind not in {"invalid", "emergency", "greeting", "thanks"}:
             followed = self.answer(completed)
-            strong = bool(_STRONG_FOLLOW.match(" ".join(now.tokens))) or not now.objects
+            strong = now.leans_back
             weak_alone = answer.abstained or answer.score < FOLLOW_KEEP
             if not followed.abstained and (strong or weak_alone):
                 answer, used = followed, completed
@@ -620,8 +620,9 @@ class QAService:
         # never name ("dans le Finistère", "en Occitanie"): the texts cannot say
         if any(len(w) >= 5 for w in a.unknown) and (_HOW_WORKS_Q.search(q) or _COUNT_Q.search(q)):
             return True
-        if (self._money_q.search(q) or _PAY_Q.search(q)) and not _AMOUNT.search(answer):
-            return True
+        money = self._money_q.search(q) or _PAY_Q.search(q)
+        if (money or ("funding" in a.dims and _COUNT_Q.search(q))) and not _AMOUNT.search(answer):
+            return True  # « combien », « quel montant »… and no amount in the answer
         if _DEADLINE_Q.search(q) and not _DAY_DATE.search(answer):
             return True  # « date limite de l'AMI » : the texts give none
         if _TAX_Q.search(q):
@@ -820,8 +821,6 @@ _ROW_WORDS = (
     (re.compile(r"\b(contrats?|contractualis\w*)\b"), "Contractualisation"),
     (re.compile(r"\b(articles?|references?|textes? de loi|base legale)\b"), "Références réglementaires"),
 )
-# a follow-up that clearly leans on the previous turn (« et … », a pronoun without an object)
-_STRONG_FOLLOW = re.compile(r"^(et|mais|ok|okay|donc|alors|du coup|sinon|par contre)\b")
 FOLLOW_KEEP = 0.75  # a weak follow-up that answers alone with this confidence stands alone
 _OBJECTS = frozenset({"_esp", "_cpts", "_msp", "_pta", "_ami", "_aci", "_fir", "_ars"})
 
