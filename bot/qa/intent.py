@@ -21,7 +21,8 @@ DIMENSIONS: dict[str, re.Pattern[str]] = {
     "funding": re.compile(
         r"\b(financ\w*|argent|subventions?|aides? financieres?|budget|credits?|fir|remuner\w*|"
         r"paye[rz]?|paie|payee?s?|thune|euros?|dotations?|enveloppes?|montants?|couts?|coute|"
-        r"rapporte|touche|gratuit\w*|forfaits?|indemni\w*|fonds)\b"
+        r"rapporte|touche|gratuit\w*|forfaits?|indemni\w*|fonds|verse[rz]?|versements?|"
+        r"majorations?|bonus|primes?)\b"
     ),
     "steps": re.compile(
         r"\b(etapes?|demarches?|procedures?|par ou commencer|mode d emploi|comment (creer|monter|"
@@ -126,7 +127,9 @@ _MEDICAL_ADVICE = re.compile(
     r"\b(quel (traitement|medicament|antibiotique)|quelle (posologie|dose)|posologie|"
     r"comment (soigner|traiter|guerir)|(j ai|il a|elle a|mon patient a|ma patiente a) "
     r"(mal|de la fievre|une? (douleur|fievre|toux|angine|otite|entorse|eruption))|"
-    r"symptomes? de|quel diagnostic pour|ordonnance pour|dois je prendre)\b"
+    r"symptomes? de|quel diagnostic pour|ordonnance pour|dois je prendre|"
+    r"comment (prevenir|eviter|depister) (le|la|les|l|un|une) (?!(rupture|hospitali|passage))"
+    r"\w+ (chez|d un|d une|du|des|de mon|de ma|de mes))\b"
 )
 
 

@@ -14,11 +14,13 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import numpy as np
 from rapidfuzz import fuzz, process
 
 from bot.qa.intent import dimensions_of
 from bot.qa.knowledge import KnowledgeBase, Topic
 from bot.qa.segment import Passage
+from bot.qa.semantic import WordVectors, load_vectors
 from bot.qa.textnorm import STOP_WORDS, raw_tokens, stem
 
 # weights of the parts of a topic in its "bag" of words (coverage of the question)
@@ -44,6 +46,9 @@ _FOCUS_MIN_WEIGHT = 1.4
 _DIM_MATCH = 1.06
 _DIM_MISMATCH = 0.86
 _DIM_SHARE = 0.3  # a topic has a dimension when its label or this share of its variants do
+# word vectors (bot/qa/semantic.py): the question's sentence similarity with a topic's
+# variants is fused with the lexical score with this weight (measured in docs/qa.md)
+_SEM_WEIGHT = 0.25
 _SENTENCE_END = re.compile(r"(?<=[.;!?])\s+(?=[A-ZÀ-Ý«(])")
 # the objects people ask about: a topic that never names the one asked about is penalised
 _ENTITIES = frozenset(
@@ -63,6 +68,7 @@ class Analysis:
     anchor: float = 0.0  # strongest domain weight among the terms
     foreign: int = 0  # terms the texts never use, or generic health/everyday words
     dims: frozenset[str] = frozenset()  # what the question asks about (funding, steps…)
+    embedding: np.ndarray | None = None  # IDF-weighted mean word vector of the question
 
 
 @dataclass
@@ -268,6 +274,23 @@ class Index:
         self.max_idf = math.log(1.0 + n_docs)
         self.analyzer.known_terms = set(df)
 
+        # word vectors: every variant's embedding
+        self.vectors: WordVectors | None = load_vectors()
+        self.sem_matrix: np.ndarray | None = None
+        self.sem_topic: np.ndarray | None = None
+        if self.vectors is not None:
+            embs: list[np.ndarray] = []
+            owners: list[int] = []
+            for ti, t in enumerate(kb.topics.values()):
+                for q in (t.label, *t.questions):
+                    e = self._embed(raw_tokens(q))
+                    if e is not None:
+                        embs.append(e)
+                        owners.append(ti)
+            if embs:
+                self.sem_matrix = np.stack(embs)
+                self.sem_topic = np.asarray(owners, dtype=np.int32)
+
         # variant vectors (binary tf * idf), with norms, in an inverted index
         self.variant_topic: list[int] = []
         self.variant_norm: list[float] = []
@@ -341,6 +364,17 @@ class Index:
     def _w(self, term: str) -> float:
         return self.idf.get(term, self.max_idf)
 
+    def _embed(self, tokens: list[str]) -> np.ndarray | None:
+        """IDF-weighted mean word vector of a text's content words (None: no vectors)."""
+        if self.vectors is None:
+            return None
+        pairs = [
+            (w, self._w(stem(w)) * (_LIGHT_FACTOR if stem(w) in self.analyzer.light else 1.0))
+            for w in tokens
+            if w not in STOP_WORDS and len(w) > 1
+        ]
+        return self.vectors.embed(pairs)
+
     # --- queries ----------------------------------------------------------------------------
 
     def analyze(self, question: str) -> Analysis:
@@ -370,9 +404,10 @@ class Index:
             if (t not in self.idf and t not in self.analyzer.generic)
             or t in self.analyzer.off_domain
         )
+        tokens = raw_tokens(question)
         return Analysis(
-            weights, unknown, corrected, mass, raw_tokens(question), anchor, foreign,
-            dimensions_of(question),
+            weights, unknown, corrected, mass, tokens, anchor, foreign,
+            dimensions_of(question), self._embed(tokens),
         )  # fmt: skip
 
     def focus_term(self, a: Analysis) -> str | None:
@@ -405,6 +440,12 @@ class Index:
         candidates: set[int] = set(best_cos)
         for t in q:
             candidates.update(self.topic_postings.get(t, ()))
+        sem: dict[int, float] = {}
+        if a.embedding is not None and self.sem_matrix is not None and self.sem_topic is not None:
+            sims = self.sem_matrix @ a.embedding
+            best_sem = np.zeros(len(self.topic_ids), dtype=np.float32)
+            np.maximum.at(best_sem, self.sem_topic, sims)
+            sem = {ti: float(best_sem[ti]) for ti in candidates}
         q_entities = _ENTITIES.intersection(q)
         hits: list[Hit] = []
         for ti in candidates:
@@ -412,6 +453,8 @@ class Index:
             cov = sum(w * w * bag.get(t, 0.0) for t, w in q.items()) / q_sq
             cos = best_cos.get(ti, 0.0)
             score = 0.55 * cos + 0.45 * cov
+            if sem:
+                score = (1.0 - _SEM_WEIGHT) * score + _SEM_WEIGHT * sem.get(ti, 0.0)
             entities = self.topic_entities[ti]
             if q_entities and entities and not (q_entities & entities):
                 score *= _ENTITY_MISMATCH  # asks about an ESP, topic is about the AMI…

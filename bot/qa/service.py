@@ -603,8 +603,10 @@ class QAService:
         answer = scorer_normalize(topic.answer if topic is not None else text)
         if self._person_q.search(q) and not any(name in answer for name in _PEOPLE):
             return True
-        strange = [w for w in a.unknown if len(w) >= 4]
-        if strange and _CONTACT_Q.search(q):
+        # a word the texts never use, named after a preposition (« la CPTS de Brest »,
+        # « à Quimper », « sur Lorient »): a place or a structure, not an everyday word
+        places = _named_unknown(a.tokens, a.unknown)
+        if places and _CONTACT_Q.search(q):
             return True  # a place or structure the texts never name, in a contact question
         m = _WHICH_Q.search(q)
         if (
@@ -618,7 +620,7 @@ class QAService:
             return True
         # how something works or how many there are, somewhere or for something the texts
         # never name ("dans le Finistère", "en Occitanie"): the texts cannot say
-        if any(len(w) >= 5 for w in a.unknown) and (_HOW_WORKS_Q.search(q) or _COUNT_Q.search(q)):
+        if places and (_HOW_WORKS_Q.search(q) or _COUNT_Q.search(q)):
             return True
         money = self._money_q.search(q) or _PAY_Q.search(q)
         if (money or ("funding" in a.dims and _COUNT_Q.search(q))) and not _AMOUNT.search(answer):
@@ -627,7 +629,9 @@ class QAService:
             return True  # « date limite de l'AMI » : the texts give none
         if _TAX_Q.search(q):
             return True
-        if any(len(w) >= 5 for w in a.unknown) and _WHEN_Q.search(q):
+        if places and re.search(r"\bqui (est|sont)\b", q):
+            return True  # « qui est le coordinateur de la CPTS de Quimper »
+        if places and _WHEN_Q.search(q):
             return True  # « quand est la prochaine réunion à Brest »
         if _NATIONAL_COUNT_Q.search(q):
             return True
@@ -823,6 +827,24 @@ _ROW_WORDS = (
 )
 FOLLOW_KEEP = 0.75  # a weak follow-up that answers alone with this confidence stands alone
 _OBJECTS = frozenset({"_esp", "_cpts", "_msp", "_pta", "_ami", "_aci", "_fir", "_ars"})
+
+
+_PLACE_PREPOSITIONS = frozenset(
+    "a au aux de des du d en sur vers pres la le les chez cote secteur pays couvre "
+    "cpts esp msp pta".split()
+)
+
+
+def _named_unknown(tokens: list[str], unknown: list[str]) -> list[str]:
+    """The words the texts never use that follow a preposition or an article (« de Brest »,
+    « à Quimper », « la CPTS de Lorient »): names of places or structures, not everyday words
+    (« environ », « souvent ») nor SMS spellings."""
+    strange = {w for w in unknown if len(w) >= 4}
+    return [
+        w
+        for i, w in enumerate(tokens)
+        if w in strange and i > 0 and tokens[i - 1] in _PLACE_PREPOSITIONS
+    ]
 
 
 def _cut_sentence(text: str, limit: int) -> str:

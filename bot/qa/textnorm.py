@@ -322,6 +322,18 @@ SMS_MAP: dict[str, str] = {
     "email": "mail",
     "courriel": "mail",
     "mel": "mail",
+    "remu": "remuneration",
+    "remun": "remuneration",
+    "sf": "sage femme",
+    "sfs": "sages femmes",
+    "st": "saint",
+    "ste": "sainte",
+    "hosto": "hopital",
+    "admin": "administratif",
+    "jai": "j ai",
+    "jsuis": "je suis",
+    "chui": "je suis",
+    "cad": "c est a dire",
 }
 
 _COMBINING_RE = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
