@@ -201,7 +201,10 @@ def objects_of(tokens: list[str] | tuple[str, ...]) -> frozenset[str]:
 def dimensions_of(text: str) -> frozenset[str]:
     """The dimensions a text asks about (funding, steps, members…)."""
     joined = " ".join(raw_tokens(text))
-    return frozenset(name for name, pat in DIMENSIONS.items() if pat.search(joined))
+    found = {name for name, pat in DIMENSIONS.items() if pat.search(joined)}
+    if "€" in text:
+        found.add("funding")
+    return frozenset(found)
 
 
 def shape(text: str) -> QuestionShape:
@@ -209,7 +212,7 @@ def shape(text: str) -> QuestionShape:
     tokens = raw_tokens(text)
     joined = " ".join(tokens)
     objects = objects_of(tokens)
-    dims = frozenset(name for name, pat in DIMENSIONS.items() if pat.search(joined))
+    dims = dimensions_of(text)
     clarify = bool(_CLARIFY.match(joined)) and len(tokens) <= 8 and not objects
     # a follow-up leans on the previous turn: it starts with « et », « mais », « ok »…, or it
     # names no object (ESP, CPTS…) of its own; the caller keeps it alone when it answers alone

@@ -47,6 +47,7 @@ MISSING_SHARE = 0.3  # answer lacks this share of the words
 MISSING_GAIN = 0.6  # the sentence has this share of them
 MISSING_COVER = 0.6  # and this share of the whole question
 SENTENCE_ALONE = 0.75  # no topic: one sentence has it all
+APPEND_MISSING = True
 _SLOPE = 6.0  # logistic steepness: raw 0.6 -> 0.75, 0.8 -> 0.91, 1.0 -> 0.97 (blind-set accuracy)
 
 ARS_CONTACT = (
@@ -492,7 +493,7 @@ class QAService:
             if self._unanswerable(a, topic):
                 return self._abstain(best.score, TOPIC_THRESHOLD * 2)
             others = [h for h in hits[1:] if h.score >= TOPIC_THRESHOLD * 0.8]
-            extra = self._wanted_sentence(a, topic) or self._missing_sentence(a, topic)
+            extra = self._wanted_sentence(a, topic) or (self._missing_sentence(a, topic) if APPEND_MISSING else None)
             return self._topic_answer(
                 topic, _confidence(best.score, TOPIC_THRESHOLD), others, extra=extra
             )
@@ -577,6 +578,8 @@ class QAService:
         for h in self.index.search_passages(a, limit=5):
             p = self.kb.passages[h.key]
             for sent, terms in self.index.passage_sentences.get(p.id, ()):
+                if not _is_statement(sent):
+                    continue  # a heading, a form label or a fragment says nothing alone
                 gain = sum(w for t, w in missing.items() if t in terms) / miss
                 cov = sum(w for t, w in d.items() if t in terms) / total
                 if gain < MISSING_GAIN or cov < need:
@@ -845,6 +848,15 @@ def _named_unknown(tokens: list[str], unknown: list[str]) -> list[str]:
         for i, w in enumerate(tokens)
         if w in strange and i > 0 and tokens[i - 1] in _PLACE_PREPOSITIONS
     ]
+
+
+STATEMENT_MIN = 40  # characters of a sentence that can stand as an added fact
+
+
+def _is_statement(sentence: str) -> bool:
+    """A sentence that can stand as an added fact: not a number, a form label
+    (« (Case à cocher) ») or a fragment (« (phase de construction, »)."""
+    return len(sentence.strip()) >= STATEMENT_MIN
 
 
 def _cut_sentence(text: str, limit: int) -> str:
