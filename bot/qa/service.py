@@ -28,7 +28,14 @@ from bot.qa.knowledge import (
 )
 from bot.qa.retrieval import Analysis, Hit, Index
 from bot.qa.segment import Passage
-from bot.qa.textnorm import clean_control, quote_in, raw_tokens, scorer_normalize, scorer_plain
+from bot.qa.textnorm import (
+    STOP_WORDS,
+    clean_control,
+    quote_in,
+    raw_tokens,
+    scorer_normalize,
+    scorer_plain,
+)
 
 MAX_QUESTION_CHARS = 1000  # longer messages are not questions (pasted documents…)
 TELEGRAM_LIMIT = 4096
@@ -328,11 +335,15 @@ class QAService:
             if more is not None:
                 return replace(more, text=CLARIFY_LEAD + more.text), ctx
         completed = complete(text, now, ctx) if not ctx.is_empty else None
+        if completed and self._is_new_subject(text):
+            completed = None  # « recette du far breton »: not a follow-up of the texts' subject
         used = text
         answer = self.answer(text)
         if completed and answer.kind not in {"invalid", "emergency", "greeting", "thanks"}:
             followed = self.answer(completed)
-            strong = now.leans_back
+            # « et une ESP ? », « en combien de temps ? »: nothing to stand on alone; a longer
+            # follow-up (« et la prévention, on choisit les thèmes ? ») stands alone when it can
+            strong = now.leans_back and len(_content_words(now.tokens)) <= FOLLOW_CONTENT
             weak_alone = answer.abstained or answer.score < FOLLOW_KEEP
             if not followed.abstained and (strong or weak_alone):
                 answer, used = followed, completed
@@ -353,6 +364,13 @@ class QAService:
             turns=ctx.turns + 1,
         )
         return answer, new
+
+    def _is_new_subject(self, text: str) -> bool:
+        """Words of another field (« recette », « impôts ») or several words the texts never
+        use: the message changes the subject, it does not follow up."""
+        a = self.index.analyze(text)
+        off = any(t in self.index.analyzer.off_domain for t in a.terms)
+        return off or len([w for w in a.unknown if len(w) >= 4]) >= 2
 
     def _comparison(self, text: str) -> QAAnswer | None:
         """« ESP ou CPTS : quelle différence de territoire ? » — the row of the annex's table
@@ -828,10 +846,17 @@ _ROW_WORDS = (
     (re.compile(r"\b(contrats?|contractualis\w*)\b"), "Contractualisation"),
     (re.compile(r"\b(articles?|references?|textes? de loi|base legale)\b"), "Références réglementaires"),
 )
-FOLLOW_KEEP = 0.75  # a weak follow-up that answers alone with this confidence stands alone
+FOLLOW_KEEP = 0.75  # a follow-up that answers alone with this confidence stands alone…
+FOLLOW_CONTENT = 2  # … unless it has at most this many words of its own (« et une ESP ? »)
 _OBJECTS = frozenset({"_esp", "_cpts", "_msp", "_pta", "_ami", "_aci", "_fir", "_ars"})
 
 
+def _content_words(tokens: tuple[str, ...]) -> list[str]:
+    """The words of a message that carry meaning (not function words, not fillers)."""
+    return [t for t in tokens if t not in STOP_WORDS and t not in _FILLERS and len(t) > 1]
+
+
+_FILLERS = frozenset("ok okay alors donc aussi sinon coup contre quoi est".split())
 _PLACE_PREPOSITIONS = frozenset(
     "a au aux de des du d en sur vers pres la le les chez cote secteur pays couvre "
     "cpts esp msp pta".split()

@@ -1,0 +1,190 @@
+"""Follow-ups read with the conversation, emergencies, medical advice, and no fixed yes/no."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import pytest
+
+from bot.qa import QAService, run_ask
+from bot.qa.intent import QAContext, dimensions_of, shape
+from bot.qa.textnorm import scorer_normalize
+from tests.conftest import Chat
+
+
+def norm(text: str) -> str:
+    return scorer_normalize(text)
+
+
+def thread(service: QAService, *turns: str) -> tuple[str, QAContext]:
+    ctx: QAContext | None = None
+    text = ""
+    for turn in turns:
+        answer, ctx = service.reply(turn, ctx)
+        text = answer.text
+    assert ctx is not None
+    return text, ctx
+
+
+def test_et_une_esp_after_a_cpts_definition_defines_the_esp(service: QAService) -> None:
+    text, ctx = thread(service, "c'est quoi une CPTS ?", "et une ESP ?")
+    assert "equipe de soins primaires" in norm(text)
+    assert ctx.objects == ["ESP"]
+
+
+def test_funding_follow_up_keeps_the_object_of_the_previous_question(service: QAService) -> None:
+    text, _ = thread(service, "c'est quoi une CPTS ?", "et elles sont financées comment ?")
+    assert re.search(r"financement|fir|aci", norm(text))
+
+
+def test_c_est_a_dire_shows_the_passage_behind_the_last_answer(service: QAService) -> None:
+    first, ctx = thread(service, "Quelles sont les missions socles des CPTS ?")
+    text, after = thread(service, "Quelles sont les missions socles des CPTS ?", "c'est-à-dire ?")
+    assert text.startswith("Voici le passage des textes")
+    assert text != first and after.question == ctx.question
+
+
+def test_a_new_subject_with_its_own_object_is_not_read_as_a_follow_up(
+    service: QAService,
+) -> None:
+    text, ctx = thread(service, "c'est quoi une CPTS ?", "Quel est l'article qui définit l'ESP ?")
+    assert "1411-11-1" in text
+    assert ctx.objects == ["ESP"]
+
+
+def test_how_long_after_the_creation_steps_gives_the_validation_delay(
+    service: QAService,
+) -> None:
+    text, _ = thread(service, "Comment créer une CPTS ?", "en combien de temps ?")
+    assert re.search(r"2 mois|deux mois|15 jours", norm(text))
+
+
+def test_an_abstention_resets_the_context(service: QAService) -> None:
+    _, ctx = thread(service, "c'est quoi une CPTS ?", "recette du far breton")
+    assert ctx.is_empty
+
+
+def test_a_stored_context_that_is_not_a_dict_reads_as_empty() -> None:
+    for junk in (None, "x", 3, ["a"], {"turns": "many"}):
+        assert QAContext.from_dict(junk).is_empty
+
+
+def test_ask_json_reads_thread_lines_as_one_conversation_and_keeps_threads_apart() -> None:
+    lines = [
+        {"q": "c'est quoi une CPTS ?", "thread": "a"},
+        {"q": "Qu'est-ce que le FIR ?", "thread": "b"},
+        {"q": "et une ESP ?", "thread": "a"},
+    ]
+    stdin = io.StringIO("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines))
+    out = io.StringIO()
+    assert run_ask(None, stdin, out) == 0
+    replies = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert len(replies) == 3
+    assert "equipe de soins primaires" in norm(replies[2]["answer"])
+
+
+@pytest.mark.parametrize(
+    "line", ['{"q": 3}', "{pas du json", "[1, 2]", '{"thread": "a"}', '{"q": null}', "{}"]
+)
+def test_a_json_line_that_is_not_a_question_object_is_answered_as_plain_text(line: str) -> None:
+    out = io.StringIO()
+    assert run_ask(None, io.StringIO(line + "\n"), out) == 0
+    reply = json.loads(out.getvalue())
+    assert reply["abstained"] is True and reply["answer"]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "mon patient fait un AVC",
+        "ma patiente ne respire plus",
+        "douleur thoracique intense dans la salle d'attente que faire",
+        "il a fait un malaise devant la pharmacie",
+    ],
+)
+def test_a_medical_emergency_is_answered_with_15_and_112_never_an_ars_phone(
+    service: QAService, message: str
+) -> None:
+    reply = service.answer(message)
+    assert reply.abstained and reply.kind == "emergency"
+    assert "15" in reply.text and "112" in reply.text
+    assert "02.22" not in reply.text and "Derieux" not in reply.text
+
+
+def test_a_request_for_medical_advice_abstains_and_points_to_a_doctor(service: QAService) -> None:
+    reply = service.answer("quel antibiotique pour une angine ?")
+    assert reply.abstained and "avis médical" in reply.text and "15" in reply.text
+
+
+def test_emergency_words_inside_an_organisation_question_still_get_the_texts(
+    service: QAService,
+) -> None:
+    reply = service.answer("délai des soins non programmés dans une CPTS ?")
+    assert not reply.abstained
+
+
+def test_no_curated_answer_starts_with_a_fixed_yes_or_no(service: QAService) -> None:
+    for topic in service.topics():
+        assert not re.match(r"(oui|non)\b", norm(topic.answer)), topic.id
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Une ESP n'a pas besoin de statut juridique ?",
+        "Une ESP a-t-elle besoin d'un statut juridique ?",
+        "Deux CPTS peuvent-elles coexister sur un même territoire ?",
+        "Deux CPTS ne peuvent pas coexister sur un même territoire ?",
+        "La réponse à l'AMI engage-t-elle à créer une CPTS ?",
+        "La réponse à l'AMI n'engage à rien ?",
+        "L'ARS refuse-t-elle les projets de permanence des soins ?",
+        "L'ARS accepte les projets de permanence des soins ?",
+        "Une CPTS doit-elle regrouper tous les professionnels du territoire ?",
+        "Peut-on créer une ESP sans contrat avec l'ARS ?",
+        "Une ESP ne peut pas exister sans contrat avec l'ARS ?",
+    ],
+)
+def test_negated_and_opposite_yes_no_questions_get_no_oui_or_non_contradicting_the_texts(
+    service: QAService, question: str
+) -> None:
+    reply = service.answer(question)
+    assert not reply.abstained
+    assert not re.match(r"(oui|non)\b", norm(reply.text)), reply.text
+
+
+def test_a_funding_question_prefers_funding_over_the_creation_steps(service: QAService) -> None:
+    for q in ("qui finance les cpts", "comment est financée une CPTS ?", "financement cpts"):
+        text = norm(service.answer(q).text)
+        assert "financement" in text and "7 etapes" not in text, q
+
+
+def test_a_comparison_of_territory_is_answered_row_by_row_from_the_annex(
+    service: QAService,
+) -> None:
+    reply = service.answer("quelle différence de territoire entre une ESP et une CPTS ?")
+    text = norm(reply.text)
+    assert "patientele" in text and "population" in text
+    assert {s.id for s in reply.sources} == {"instruction-dgos-2016-392"}
+
+
+def test_a_funding_comparison_cites_both_the_instruction_and_ameli(service: QAService) -> None:
+    reply = service.answer("quelles différences de financement entre ESP et CPTS ?")
+    ids = {s.id for s in reply.sources}
+    assert {"instruction-dgos-2016-392", "ameli-cpts-mode-emploi"} <= ids
+    assert "aci" in norm(reply.text)
+
+
+def test_dimensions_and_follow_up_shapes_are_read_from_the_words() -> None:
+    assert dimensions_of("combien € pour le projet de santé") >= {"funding"}
+    assert "delay" in dimensions_of("en combien de temps ?")
+    assert shape("et pour une ESP ?").leans_back
+    assert not shape("Quelles sont les missions socles d'une CPTS ?").is_elliptic
+    assert shape("c'est-à-dire ?").is_clarification
+
+
+def test_a_follow_up_in_the_chat_is_read_with_the_previous_question(chat: Chat) -> None:
+    chat.say("c'est quoi une CPTS ?")
+    text = chat.say("et une ESP ?")
+    assert "équipe de soins primaires" in text.lower()
