@@ -57,8 +57,8 @@ DIMENSIONS: dict[str, re.Pattern[str]] = {
         r"adresser|joindre|telephone|interlocuteurs?|qui (appeler|contacter))\b"
     ),
     "definition": re.compile(
-        r"\b(c est quoi|c koi|ckoi|qu est ce qu?e?|definition|definir|veut dire|signifie|"
-        r"kesako|quesaco)\b"
+        r"\b((c )?est quoi|c quoi|c koi|ckoi|est ce (une?|le|la|les|l|des|que (c )?est)|"
+        r"definition|definir|veut dire|signifie|kesako|quesaco|en gros|en bref)\b"
     ),
     "difference": re.compile(
         r"\b(differences?|differencier|comparer|comparaison|versus|vs|distinguer|"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace, field
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +142,20 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
             if topic.id in topics:
                 raise ValueError(f"duplicate topic id {topic.id} in {path.name}")
             topics[topic.id] = topic
+
+    # more ways of asking, per topic, in other registers (lay, SMS, jargon, own situation)
+    extra_path = curated / "variants_extra.yaml"
+    if extra_path.exists():
+        extra = _read_yaml(extra_path) or {}
+        if not isinstance(extra, dict):
+            raise ValueError(f"{extra_path.name}: a mapping topic id -> list of questions")
+        for tid, questions in extra.items():
+            if tid not in topics:
+                raise ValueError(f"{extra_path.name}: unknown topic id {tid}")
+            if not isinstance(questions, list) or not all(isinstance(q, str) for q in questions):
+                raise ValueError(f"{extra_path.name}: {tid} must list questions (text)")
+            t = topics[tid]
+            topics[tid] = replace(t, questions=t.questions + tuple(questions))
 
     glossary: list[GlossaryEntry] = []
     gpath = curated / "glossary.yaml"

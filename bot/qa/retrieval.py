@@ -45,7 +45,7 @@ _FOCUS_MIN_WEIGHT = 1.4
 # is preferred; one about other dimensions only is set back
 _DIM_MATCH = 1.06
 _DIM_MISMATCH = 0.86
-_DIM_SHARE = 0.3  # a topic has a dimension when its label or this share of its variants do
+_DIM_SHARE = 0.01  # a topic has a dimension when its label or any variant asks about it
 # word vectors (bot/qa/semantic.py): the question's sentence similarity with a topic's
 # variants is fused with the lexical score with this weight (measured in docs/qa.md)
 _SEM_WEIGHT = 0.25
@@ -69,6 +69,7 @@ class Analysis:
     foreign: int = 0  # terms the texts never use, or generic health/everyday words
     dims: frozenset[str] = frozenset()  # what the question asks about (funding, steps…)
     embedding: np.ndarray | None = None  # IDF-weighted mean word vector of the question
+    ungrounded: list[str] = field(default_factory=list)  # words the texts never use (variants aside)
 
 
 @dataclass
@@ -109,11 +110,13 @@ class Analyzer:
             stem(t) for w in lexicon.get("off_domain_terms") or [] for t in raw_tokens(w)
         }
         self.vocabulary: set[str] = set()  # folded surface words known to the corpus
+        self.grounded: set[str] = set()  # … of which the texts themselves use (not variants)
         self._fuzzy_choices: list[str] = []
         self.known_terms: set[str] = set()
 
-    def set_vocabulary(self, words: set[str]) -> None:
+    def set_vocabulary(self, words: set[str], grounded: set[str] | None = None) -> None:
         self.vocabulary = {w for w in words if w not in STOP_WORDS}
+        self.grounded = self.vocabulary if grounded is None else grounded
         self._fuzzy_choices = sorted(w for w in self.vocabulary if len(w) >= 4 and w.isalpha())
         self._correct.cache_clear()
 
@@ -257,12 +260,27 @@ class Index:
                 bag[term] = 1.0
             self.passage_ids.append(p.id)
             passage_bags.append(bag)
+        # the words of the texts themselves (passages, curated answers, lexicon, glossary),
+        # without the question variants: a word only a variant uses (« Quimper » in « je suis
+        # kiné à Quimper ») is still a word the texts never use
+        grounded: set[str] = set()
+        for p in kb.passages.values():
+            grounded.update(raw_tokens(p.text))
+            grounded.update(raw_tokens(p.section))
+        for t in kb.topics.values():
+            grounded.update(raw_tokens(t.answer))
         for concept_phrases in (kb.lexicon.get("concepts") or {}).values():
             for phrase in concept_phrases.get("phrases") or []:
                 vocab.update(raw_tokens(phrase))
         for g in kb.glossary:
             vocab.update(raw_tokens(g.expansion))
-        self.analyzer.set_vocabulary(vocab)
+        for concept_phrases in (kb.lexicon.get("concepts") or {}).values():
+            for phrase in concept_phrases.get("phrases") or []:
+                grounded.update(raw_tokens(phrase.lstrip("=")))
+        for g in kb.glossary:
+            grounded.update(raw_tokens(g.expansion))
+            grounded.add(g.acronym.lower())
+        self.analyzer.set_vocabulary(vocab, grounded)
 
         # IDF
         df: dict[str, int] = {}
@@ -408,6 +426,7 @@ class Index:
         return Analysis(
             weights, unknown, corrected, mass, tokens, anchor, foreign,
             dimensions_of(question), self._embed(tokens),
+            [w for w in tokens if w not in self.analyzer.grounded and w not in STOP_WORDS],
         )  # fmt: skip
 
     def focus_term(self, a: Analysis) -> str | None:

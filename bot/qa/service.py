@@ -200,6 +200,11 @@ _LAW_Q = re.compile(r"\b(lmss|loi)\b(?!.*\b(code|csp)\b)")
 _COUNT_Q = re.compile(r"\b(combien|nombre)\b")
 _NATIONAL_COUNT_Q = re.compile(r"\b(combien|nombre)\b.*\b(france|national|nationale|pays|europe)\b")
 _SENTENCE_END = re.compile(r"(?<=[.;!?])\s+(?=[A-ZÀ-Ý«(])")
+_FORMAT_REQUEST = re.compile(
+    r"\b(en|a|avec) (deux|2|trois|3|quatre|4|quelques|peu de) (lignes?|mots?|phrases?)\b|"
+    r"\b(svp|stp|s'il (vous|te) pla[iî]t|vite fait|rapidement|simplement)\b",
+    re.IGNORECASE,
+)
 _HTML_TAG = re.compile(r"<[^>]{0,200}>")
 _MD_CHARS = re.compile(r"[*_`#>|~\[\]]+")
 
@@ -302,6 +307,7 @@ class QAService:
             )
             return QAAnswer(msg, [], True, 0.0, "invalid")
         text = _MD_CHARS.sub(" ", _HTML_TAG.sub(" ", text))
+        text = _FORMAT_REQUEST.sub(" ", text)  # « en 2 lignes svp »: how, not what, to answer
         tokens = raw_tokens(text)
         if not tokens:
             return QAAnswer(NO_WORDS_TEXT, [], True, 0.0, "invalid")
@@ -626,7 +632,7 @@ class QAService:
             return True
         # a word the texts never use, named after a preposition (« la CPTS de Brest »,
         # « à Quimper », « sur Lorient »): a place or a structure, not an everyday word
-        places = _named_unknown(a.tokens, a.unknown)
+        places = _named_unknown(a.tokens, a.unknown) + _named_place(a.tokens, a.ungrounded)
         if places and _CONTACT_Q.search(q):
             return True  # a place or structure the texts never name, in a contact question
         m = _WHICH_Q.search(q)
@@ -882,6 +888,28 @@ def _is_statement(sentence: str) -> bool:
     """A sentence that can stand as an added fact: not a number, a form label
     (« (Case à cocher) ») or a fragment (« (phase de construction, »)."""
     return len(sentence.strip()) >= STATEMENT_MIN
+
+
+_AT = frozenset("a sur chez pres couvre".split())
+_OF = frozenset("de du d".split())
+_STRUCTURES = frozenset(
+    "cpts msp esp pta cpam ars ch hopital centre ville commune communes territoire secteur "
+    "pays region maison pole".split()
+)
+
+
+def _named_place(tokens: list[str], ungrounded: list[str]) -> list[str]:
+    """Words the texts never use (though a question variant may) that name a place or a
+    structure: « à Quimper », « la CPTS de Quimper », « la CPAM de Vannes »."""
+    strange = {w for w in ungrounded if len(w) >= 4}
+    out: list[str] = []
+    for i, w in enumerate(tokens):
+        if w not in strange or i == 0:
+            continue
+        prev = tokens[i - 1]
+        if prev in _AT or (prev in _OF and i >= 2 and tokens[i - 2] in _STRUCTURES):
+            out.append(w)
+    return out
 
 
 def _cut_sentence(text: str, limit: int) -> str:
