@@ -296,6 +296,8 @@ class Index:
         self.vectors: WordVectors | None = load_vectors()
         self.sem_matrix: np.ndarray | None = None
         self.sem_topic: np.ndarray | None = None
+        self.sem_starts: np.ndarray | None = None  # first variant of each topic's run
+        self.sem_owners: np.ndarray | None = None  # the topic of each run
         if self.vectors is not None:
             embs: list[np.ndarray] = []
             owners: list[int] = []
@@ -308,6 +310,9 @@ class Index:
             if embs:
                 self.sem_matrix = np.stack(embs)
                 self.sem_topic = np.asarray(owners, dtype=np.int32)
+                starts = [0] + [i for i in range(1, len(owners)) if owners[i] != owners[i - 1]]
+                self.sem_starts = np.asarray(starts, dtype=np.intp)
+                self.sem_owners = self.sem_topic[self.sem_starts]
 
         # variant vectors (binary tf * idf), with norms, in an inverted index
         self.variant_topic: list[int] = []
@@ -326,6 +331,21 @@ class Index:
                 self.variant_norm.append(norm)
                 for t in terms:
                     self.postings.setdefault(t, []).append((vi, self._w(t) * factor))
+        # the same postings as numpy arrays, and each topic's run of variants (they are
+        # stored topic by topic), so that a question's cosines are a few vector operations
+        self.posting_arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {
+            t: (
+                np.asarray([vi for vi, _ in plist], dtype=np.intp),
+                np.asarray([w for _, w in plist], dtype=np.float64),
+            )
+            for t, plist in self.postings.items()
+        }
+        self.variant_norm_array = np.asarray(self.variant_norm, dtype=np.float64)
+        vt = self.variant_topic
+        self.variant_starts = np.asarray(
+            [0] + [i for i in range(1, len(vt)) if vt[i] != vt[i - 1]], dtype=np.intp
+        )
+        self.variant_owners = np.asarray(vt, dtype=np.intp)[self.variant_starts]
         self.topic_bags = topic_bags
         self._topic_pos = {tid: i for i, tid in enumerate(self.topic_ids)}
         # what a topic's ANSWER says (answer text and verbatim quotes), without its variants:
@@ -446,25 +466,29 @@ class Index:
             return []
         q_norm = math.sqrt(sum(w * w for w in q.values()))
         q_sq = sum(w * w for w in q.values())
-        dots: dict[int, float] = {}
+        n_variants = len(self.variant_norm_array)
+        dots = np.zeros(n_variants, dtype=np.float64)
         for t, qw in q.items():
-            for vi, vw in self.postings.get(t, ()):
-                dots[vi] = dots.get(vi, 0.0) + qw * vw
-        best_cos: dict[int, float] = {}
-        for vi, dot in dots.items():
-            cos = dot / (q_norm * self.variant_norm[vi])
-            ti = self.variant_topic[vi]
-            if cos > best_cos.get(ti, 0.0):
-                best_cos[ti] = cos
+            posting = self.posting_arrays.get(t)
+            if posting is not None:
+                dots += np.bincount(posting[0], posting[1] * qw, minlength=n_variants)
+        per_topic = np.maximum.reduceat(dots / (q_norm * self.variant_norm_array), self.variant_starts)
+        best_cos: dict[int, float] = {
+            int(ti): float(c) for ti, c in zip(self.variant_owners, per_topic, strict=True) if c > 0
+        }
         candidates: set[int] = set(best_cos)
         for t in q:
             candidates.update(self.topic_postings.get(t, ()))
         sem: dict[int, float] = {}
-        if a.embedding is not None and self.sem_matrix is not None and self.sem_topic is not None:
-            sims = self.sem_matrix @ a.embedding
-            best_sem = np.zeros(len(self.topic_ids), dtype=np.float32)
-            np.maximum.at(best_sem, self.sem_topic, sims)
-            sem = {ti: float(best_sem[ti]) for ti in candidates}
+        if (
+            a.embedding is not None
+            and self.sem_matrix is not None
+            and self.sem_starts is not None
+            and self.sem_owners is not None
+        ):
+            # variants are stored topic by topic: one maximum per contiguous run
+            best = np.maximum.reduceat(self.sem_matrix @ a.embedding, self.sem_starts)
+            sem = {int(ti): float(v) for ti, v in zip(self.sem_owners, best, strict=True)}
         q_entities = _ENTITIES.intersection(q)
         hits: list[Hit] = []
         for ti in candidates:
