@@ -107,8 +107,28 @@ _CLARIFY = re.compile(
     r"plus de details?|en detail|developpe\w*|dis m en plus|dites m en plus)\b"
 )
 _QUESTION_WORDS = frozenset(
-    "c est quoi qu ce que comment quel quelle quels quelles qui quand combien pourquoi ou "
-    "koi kel kelle definition".split()
+    [
+        "c",
+        "est",
+        "quoi",
+        "qu",
+        "ce",
+        "que",
+        "comment",
+        "quel",
+        "quelle",
+        "quels",
+        "quelles",
+        "qui",
+        "quand",
+        "combien",
+        "pourquoi",
+        "ou",
+        "koi",
+        "kel",
+        "kelle",
+        "definition",
+    ]
 )
 _LONG_FOLLOW = 12  # a follow-up is short: at most this many tokens
 
@@ -125,7 +145,7 @@ _EMERGENCY = re.compile(
 # asking for a diagnosis or a treatment: not what the texts are for
 _MEDICAL_ADVICE = re.compile(
     r"\b(quel (traitement|medicament|antibiotique)|quelle (posologie|dose)|posologie|"
-    r"comment (soigner|traiter|guerir)|(j ai|il a|elle a|mon patient a|ma patiente a) "
+    r"comment (soigner|guerir)|(j ai|il a|elle a|mon patient a|ma patiente a) "
     r"(mal|de la fievre|une? (douleur|fievre|toux|angine|otite|entorse|eruption))|"
     r"symptomes? de|quel diagnostic pour|ordonnance pour|dois je prendre|"
     r"comment (prevenir|eviter|depister) (le|la|les|l|un|une) (?!(rupture|hospitali|passage))"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 

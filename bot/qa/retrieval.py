@@ -69,7 +69,9 @@ class Analysis:
     foreign: int = 0  # terms the texts never use, or generic health/everyday words
     dims: frozenset[str] = frozenset()  # what the question asks about (funding, steps…)
     embedding: np.ndarray | None = None  # IDF-weighted mean word vector of the question
-    ungrounded: list[str] = field(default_factory=list)  # words the texts never use (variants aside)
+    ungrounded: list[str] = field(
+        default_factory=list
+    )  # words the texts never use (variants aside)
 
 
 @dataclass
@@ -472,7 +474,9 @@ class Index:
             posting = self.posting_arrays.get(t)
             if posting is not None:
                 dots += np.bincount(posting[0], posting[1] * qw, minlength=n_variants)
-        per_topic = np.maximum.reduceat(dots / (q_norm * self.variant_norm_array), self.variant_starts)
+        per_topic = np.maximum.reduceat(
+            dots / (q_norm * self.variant_norm_array), self.variant_starts
+        )
         best_cos: dict[int, float] = {
             int(ti): float(c) for ti, c in zip(self.variant_owners, per_topic, strict=True) if c > 0
         }

@@ -188,13 +188,13 @@ _DEADLINE_Q = re.compile(
     r"\b(date limite|dates limites|deadline|jusqu a quand|jusqu a quelle date|avant quelle date|"
     r"a quelle date|quelle date|date butoir|cloture|clos)\b"
 )
-_DAY_DATE = re.compile(
-    rf"\b\d{{1,2}}(er)? ({_MONTHS})\b|\b\d{{1,2}}/\d{{1,2}}(/\d{{2,4}})?\b"
-)
+_DAY_DATE = re.compile(rf"\b\d{{1,2}}(er)? ({_MONTHS})\b|\b\d{{1,2}}/\d{{1,2}}(/\d{{2,4}})?\b")
 # when something happens somewhere the texts never name (« la prochaine réunion à Brest »)
 _WHEN_Q = re.compile(r"\b(quand|prochaine?s?)\b")
 # taxes and accounting: the texts never deal with them
-_TAX_Q = re.compile(r"\b(fiscal\w*|impots?|imposable\w*|tva|comptab\w*|urssaf|cotisations? sociales?)\b")
+_TAX_Q = re.compile(
+    r"\b(fiscal\w*|impots?|imposable\w*|tva|comptab\w*|urssaf|cotisations? sociales?)\b"
+)
 _ARTICLE_GIVEN = re.compile(r"\barticles? \d+\b")
 _LAW_Q = re.compile(r"\b(lmss|loi)\b(?!.*\b(code|csp)\b)")
 _COUNT_Q = re.compile(r"\b(combien|nombre)\b")
@@ -327,9 +327,7 @@ class QAService:
             return self._two_part(text) or reply
         return reply
 
-    def reply(
-        self, question: str, context: QAContext | None = None
-    ) -> tuple[QAAnswer, QAContext]:
+    def reply(self, question: str, context: QAContext | None = None) -> tuple[QAAnswer, QAContext]:
         """Answer a question in a conversation: a follow-up (« et pour une ESP ? »,
         « et combien ? », « c'est-à-dire ? ») is read with the previous turn; returns the
         answer and the conversation's new context (a new subject resets it)."""
@@ -517,7 +515,9 @@ class QAService:
             if self._unanswerable(a, topic):
                 return self._abstain(best.score, TOPIC_THRESHOLD * 2)
             others = [h for h in hits[1:] if h.score >= TOPIC_THRESHOLD * 0.8]
-            extra = self._wanted_sentence(a, topic) or (self._missing_sentence(a, topic) if APPEND_MISSING else None)
+            extra = self._wanted_sentence(a, topic) or (
+                self._missing_sentence(a, topic) if APPEND_MISSING else None
+            )
             return self._topic_answer(
                 topic, _confidence(best.score, TOPIC_THRESHOLD), others, extra=extra
             )
@@ -850,7 +850,10 @@ _ROW_FOR_DIMENSION = {
 _ROW_WORDS = (
     (re.compile(r"\bprojets? de sante\b"), "Projet de santé"),
     (re.compile(r"\b(contrats?|contractualis\w*)\b"), "Contractualisation"),
-    (re.compile(r"\b(articles?|references?|textes? de loi|base legale)\b"), "Références réglementaires"),
+    (
+        re.compile(r"\b(articles?|references?|textes? de loi|base legale)\b"),
+        "Références réglementaires",
+    ),
 )
 FOLLOW_KEEP = 0.75  # a follow-up that answers alone with this confidence stands alone…
 FOLLOW_CONTENT = 2  # … unless it has at most this many words of its own (« et une ESP ? »)
@@ -862,10 +865,35 @@ def _content_words(tokens: tuple[str, ...]) -> list[str]:
     return [t for t in tokens if t not in STOP_WORDS and t not in _FILLERS and len(t) > 1]
 
 
-_FILLERS = frozenset("ok okay alors donc aussi sinon coup contre quoi est".split())
+_FILLERS = frozenset(
+    ["ok", "okay", "alors", "donc", "aussi", "sinon", "coup", "contre", "quoi", "est"]
+)
 _PLACE_PREPOSITIONS = frozenset(
-    "a au aux de des du d en sur vers pres la le les chez cote secteur pays couvre "
-    "cpts esp msp pta".split()
+    [
+        "a",
+        "au",
+        "aux",
+        "de",
+        "des",
+        "du",
+        "d",
+        "en",
+        "sur",
+        "vers",
+        "pres",
+        "la",
+        "le",
+        "les",
+        "chez",
+        "cote",
+        "secteur",
+        "pays",
+        "couvre",
+        "cpts",
+        "esp",
+        "msp",
+        "pta",
+    ]
 )
 
 
@@ -890,11 +918,29 @@ def _is_statement(sentence: str) -> bool:
     return len(sentence.strip()) >= STATEMENT_MIN
 
 
-_AT = frozenset("a sur chez pres couvre".split())
-_OF = frozenset("de du d".split())
+_AT = frozenset(["a", "sur", "chez", "pres", "couvre"])
+_OF = frozenset(["de", "du", "d"])
 _STRUCTURES = frozenset(
-    "cpts msp esp pta cpam ars ch hopital centre ville commune communes territoire secteur "
-    "pays region maison pole".split()
+    [
+        "cpts",
+        "msp",
+        "esp",
+        "pta",
+        "cpam",
+        "ars",
+        "ch",
+        "hopital",
+        "centre",
+        "ville",
+        "commune",
+        "communes",
+        "territoire",
+        "secteur",
+        "pays",
+        "region",
+        "maison",
+        "pole",
+    ]
 )
 
 
