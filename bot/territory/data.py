@@ -131,7 +131,9 @@ def parse(raw: Any, provenance: dict[str, Any] | None = None) -> TerritoryData:
     return TerritoryData(communes, epcis, deps, former, dict(provenance or {}))
 
 
-def load_file(path: Path = DATA_FILE, provenance_path: Path | None = PROVENANCE_FILE) -> TerritoryData:
+def load_file(
+    path: Path = DATA_FILE, provenance_path: Path | None = PROVENANCE_FILE
+) -> TerritoryData:
     """Read and check a data file (gzip or plain JSON)."""
     try:
         raw_bytes = path.read_bytes()

@@ -46,7 +46,7 @@ VAGUE = {
     "proches", "alentour", "agglomeration", "agglo", "communaute", "metropole", "cc", "ca",
     "cu", "epci", "interco", "intercommunalite", "centre", "nord", "sud", "est", "ouest",
     "bretagne", "tout", "toute", "tous", "toutes", "partie", "ville", "villes", "quartier",
-    "quartiers", "cpts", "pres", "proximite", "grand", "grande", "sud", "littoral", "cote",
+    "quartiers", "cpts", "pres", "proximite", "grand", "grande", "littoral", "cote",
 }  # fmt: skip
 EPCI_WORDS = {
     "cc", "ca", "cu", "agglomeration", "agglo", "communaute", "metropole", "epci", "interco",
@@ -420,16 +420,27 @@ class Resolver:
         i = 0
         while i < len(tokens):
             words = [t.word for t in tokens[i : i + 3]]
-            if words[:1] == ["communaute"] and words[1:3] in (["de", "communes"], ["d", "agglomeration"]):
+            if words[:1] == ["communaute"] and words[1:3] in (
+                ["de", "communes"],
+                ["d", "agglomeration"],
+            ):
                 kind = "cc" if words[2] == "communes" else "ca"
                 first, last = tokens[i], tokens[i + 2]
-                out.append(_Token(kind, text[first.start : last.end], first.start, last.end, first.hard_before))
+                out.append(
+                    _Token(
+                        kind, text[first.start : last.end], first.start, last.end, first.hard_before
+                    )
+                )
                 i += 3
                 continue
             if words[:2] == ["com", "com"] or words[:1] == ["comcom"]:
                 n = 1 if words[0] == "comcom" else 2
                 first, last = tokens[i], tokens[i + n - 1]
-                out.append(_Token("cc", text[first.start : last.end], first.start, last.end, first.hard_before))
+                out.append(
+                    _Token(
+                        "cc", text[first.start : last.end], first.start, last.end, first.hard_before
+                    )
+                )
                 i += n
                 continue
             out.append(tokens[i])
@@ -501,7 +512,9 @@ class Resolver:
                 code = ",".join(e.code for e in group)
                 return Match("epci", typed, codes, name, code, fuzzy, start=start, end=end)
             codes = self.data.members_of_departement(entry.code)
-            return Match(entry.kind, typed, codes, entry.name, entry.code, fuzzy, start=start, end=end)
+            return Match(
+                entry.kind, typed, codes, entry.name, entry.code, fuzzy, start=start, end=end
+            )
         pool = communes or former
         codes = list(dict.fromkeys(e.code for e in pool))
         if not codes:
@@ -520,11 +533,12 @@ class Resolver:
             entries = names.get(key)
             if not entries:
                 continue
-            if length == 1 and (len(key) <= 4 or key in COMMON_NAMES) and all(
-                e.kind in ("commune", "former") for e in entries
-            ):
-                if not self._segment_alone(tokens, i, i + 1):
-                    continue
+            if (
+                length == 1
+                and (len(key) <= 4 or key in COMMON_NAMES)
+                and all(e.kind in ("commune", "former") for e in entries)
+            ) and not self._segment_alone(tokens, i, i + 1):
+                continue
             span = (tokens[i].start, tokens[i + length - 1].end)
             match = self._make(tokens, span, entries, fuzzy=False)
             if match is not None:
@@ -537,7 +551,9 @@ class Resolver:
         if len(word) == 5:
             codes = self.index.postal.get(word)
             if codes:
-                return Match("postal_code", word, sorted(codes), word, word, start=span[0], end=span[1]), 1
+                return Match(
+                    "postal_code", word, sorted(codes), word, word, start=span[0], end=span[1]
+                ), 1
             if word in self.data.communes:
                 c = self.data.communes[word]
                 return Match("commune", word, [word], c.name, word, start=span[0], end=span[1]), 1
@@ -622,7 +638,9 @@ class Resolver:
         between = [t for t in tokens if end <= t.start and t.end <= start]
         return all(t.word in FILLERS for t in between) and len(between) <= 1
 
-    def _absorb_epci_words(self, tokens: list[_Token], matches: list[Match], used: list[bool]) -> None:
+    def _absorb_epci_words(
+        self, tokens: list[_Token], matches: list[Match], used: list[bool]
+    ) -> None:
         """« CC de Josselin », « agglo de Vannes »: an EPCI word next to a commune names that
         commune's EPCI (the one named after it, else the one it belongs to)."""
         for m in matches:
@@ -639,15 +657,18 @@ class Resolver:
                     break
                 k -= 1
             k = idx[-1] + 1
-            while k < len(tokens) and not used[k] and not tokens[k].hard_before and tokens[k].word in (FILLERS | EPCI_WORDS):
+            while (
+                k < len(tokens)
+                and not used[k]
+                and not tokens[k].hard_before
+                and tokens[k].word in (FILLERS | EPCI_WORDS)
+            ):
                 around.append(k)
                 k += 1
             if not any(tokens[k].word in EPCI_WORDS for k in around):
                 continue
             key = key_of(m.name)
-            named = [
-                e for e in self.data.epci.values() if f" {key} " in f" {key_of(e.name)} "
-            ]
+            named = [e for e in self.data.epci.values() if f" {key} " in f" {key_of(e.name)} "]
             epci_code = named[0].code if len(named) == 1 else self.data.communes[m.code].epci
             if not epci_code:
                 continue
