@@ -7,6 +7,7 @@ import io
 import json
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -14,6 +15,7 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
 from bot.mail import fiche as F
+from bot.mail.render import departements_of
 from bot.staff.overlaps import Overlap, OverlapIndex
 from bot.storage.models import Submission
 
@@ -32,6 +34,8 @@ COLUMNS: list[tuple[str, str, int]] = [  # key, header, width
     ("obj_initiative", F.OBJECTIVES["initiative"], 18),
     ("context", "Contexte", 60),
     ("territory", "Territoire de projet", 32),
+    ("territory_understood", "Territoire reconnu", 40),
+    ("departements", "Département(s)", 12),
     ("calendar", "Calendrier", 26),
     ("calendar_date", "Échéance comprise", 20),
     ("copy", "Copie au référent", 10),
@@ -52,6 +56,20 @@ def overlaps_cell(references: Sequence[str]) -> str:
     shown = ", ".join(references[:OVERLAPS_SHOWN])
     more = len(references) - OVERLAPS_SHOWN
     return f"{shown} … et {more} autre(s)" if more > 0 else shown
+
+
+def understood_cell(understood: Any) -> str:
+    """ "CC Ploërmel Communauté — 30 communes, 43 228 habitants (INSEE 2023)"."""
+    if not isinstance(understood, dict) or not understood.get("communes"):
+        return ""
+    places = ", ".join(
+        dict.fromkeys(str(m.get("name") or "") for m in understood.get("matches") or [])
+    )
+    n = len(understood["communes"])
+    people = f"{int(understood.get('population') or 0):,}".replace(",", " ")
+    year = understood.get("population_year")
+    source = f" (INSEE {year})" if year else ""
+    return f"{places} — {n} commune{'s' if n > 1 else ''}, {people} habitants{source}"
 
 
 def submission_row(
@@ -76,6 +94,8 @@ def submission_row(
         "obj_initiative": "Oui" if "initiative" in chosen else "Non",
         "context": fiche.context,
         "territory": fiche.territory,
+        "territory_understood": understood_cell(answers.get("territory_understood")),
+        "departements": ", ".join(departements_of(submission)),
         "calendar": fiche.calendar,
         "calendar_date": fiche.calendar_date,
         "copy": "Oui" if answers.get("copy_to_referent") else "Non",
