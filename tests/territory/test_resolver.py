@@ -4,8 +4,8 @@ the data file's checks and the `territory` command."""
 from __future__ import annotations
 
 import gzip
-import re
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
