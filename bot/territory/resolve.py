@@ -139,6 +139,7 @@ class Index:
     def __init__(self, data: TerritoryData) -> None:
         self.data = data
         self.names: dict[str, list[Entry]] = defaultdict(list)
+        self.acronyms: set[str] = set()  # « LTC », « GMVA »: taken when typed in capitals
         commune_keys: set[str] = set()
         for c in data.communes.values():
             key = key_of(c.name)
@@ -182,6 +183,12 @@ class Index:
                 self._add(alias, entry)
             for alias in EXTRA_EPCI_ALIASES.get(epci.code, []):
                 self._add(alias, entry)
+                if " " not in alias and len(alias) <= 4:
+                    self.acronyms.add(alias)  # « BMO »
+            for acronym in epci_acronyms(epci.name):
+                if acronym not in commune_keys:
+                    self._add(acronym, entry)
+                    self.acronyms.add(acronym)
         self.postal: dict[str, list[str]] = defaultdict(list)
         for c in data.communes.values():
             for cp in c.postal_codes:
@@ -247,14 +254,22 @@ def epci_aliases(name: str, kind: str) -> list[str]:
                 pass
     if paren.strip(") "):
         aliases.append(key_of(paren.strip(") ")))
-    significant = [w for w in stripped if w not in FILLERS and w not in AND_WORDS]
-    if len(significant) >= 3:
-        aliases.append("".join(w[0] for w in significant))
-        if words and words[0] in ("cc", "ca"):
-            aliases.append(words[0] + "".join(w[0] for w in significant))
-    elif len(significant) == 2 and words and words[0] in ("cc", "ca"):
-        aliases.append(words[0] + "".join(w[0] for w in significant))
     return list(dict.fromkeys(a for a in aliases if a))
+
+
+def epci_acronyms(name: str) -> list[str]:
+    """« Lannion-Trégor Communauté » → ltc; « CC du Pays d'Iroise » → pi, ccpi."""
+    words = key_of(name.partition("(")[0]).split()
+    kind = words[0] if words and words[0] in ("cc", "ca") else ""
+    stripped = words[1:] if kind else words
+    significant = [w for w in stripped if w not in FILLERS and w not in AND_WORDS]
+    initials = "".join(w[0] for w in significant)
+    out = []
+    if len(significant) >= 3:
+        out.append(initials)
+    if kind and len(significant) >= 2:
+        out.append(kind + initials)
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -533,6 +548,8 @@ class Resolver:
             entries = names.get(key)
             if not entries:
                 continue
+            if length == 1 and key in self.index.acronyms and not tokens[i].typed.isupper():
+                continue  # « Bmo » in « Territoire Bmo » is no Brest Métropole
             if (
                 length == 1
                 and (len(key) <= 4 or key in COMMON_NAMES)
