@@ -446,6 +446,9 @@ class FormFlow:
         self.title = spec.title
         self.app = app
         self._citations: dict[tuple[tuple[str, ...], bool], str] = {}
+        for step in spec.steps:
+            if step.understand:  # a turn must not pay for loading the territory data
+                get_understander(step.understand).warm()
 
     # ------------------------------------------------------------------ Flow protocol
     def start(self, ctx: TurnContext, prefill: dict[str, Any]) -> list[Reply]:

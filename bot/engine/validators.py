@@ -235,6 +235,8 @@ class Understander(Protocol):
 
     def annotate(self, answers: dict[str, Any]) -> None: ...
 
+    def warm(self) -> None: ...
+
 
 class TerritoryUnderstander:
     """Communes, EPCI, postal codes and départements of Brittany (`bot.territory`)."""
@@ -261,6 +263,12 @@ class TerritoryUnderstander:
         from bot.territory import territory_keys
 
         answers["departements"] = territory_keys(answers).departements
+
+    def warm(self) -> None:
+        """Load the data and build the index now (~0.1 s CPU), not in a user's turn."""
+        from bot.territory import default_resolver
+
+        default_resolver()
 
 
 UNDERSTANDERS: dict[str, Understander] = {"territory": TerritoryUnderstander()}

@@ -173,10 +173,11 @@ class Index:
                 continue
             for alias in [key_of(dep.name), *DEP_ALIASES.get(dep.code, [])]:
                 self._add(alias, Entry("departement", dep.code, dep.name))
+        dep_keys = self._dep_keys()
         for epci in data.epci.values():
             entry = Entry("epci", epci.code, epci.name)
             for alias in epci_aliases(epci.name, epci.type):
-                if alias in commune_keys or alias in self._dep_keys():
+                if alias in commune_keys or alias in dep_keys:
                     continue  # « Vitré Communauté » → "vitre" stays the commune
                 if alias in VAGUE or alias in FILLERS or len(alias) < 3:
                     continue
