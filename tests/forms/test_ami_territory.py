@@ -128,3 +128,23 @@ def test_without_territory_the_actors_communes_give_the_departements(chat, perso
     chat.press("Envoyer")
     [sub] = chat.app.store.submissions()
     assert sub.answers["departements"] == ["35", "56"] and sub.departements == "35,56"
+
+
+def test_the_linter_reports_an_unknown_understander_and_missing_texts() -> None:
+    from bot.engine.forms import FormSpec
+    from bot.engine.lint import lint_spec
+
+    spec = FormSpec(
+        {
+            "flow": "broken",
+            "steps": [
+                {"id": "t", "kind": "text", "prompt": "?", "example": "x", "understand": "gps",
+                 "understood": {"prompt": "{places}"}},
+            ],
+        }
+    )  # fmt: skip
+    problems = lint_spec(spec)
+    assert "t : lecture inconnue « gps »" in problems
+    assert any(
+        p.startswith("t : textes « understood » manquants : question, confirm") for p in problems
+    )
