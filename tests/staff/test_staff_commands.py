@@ -86,9 +86,12 @@ def test_staff_export_and_stats(app, staff: Chat) -> None:  # type: ignore[no-un
     ws = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
     assert ws.max_row == 3 and ws["A1"].font.bold and ws.freeze_panes == "B2"
     assert csv_doc.content.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(csv_doc.content.decode("utf-8-sig")), delimiter=";"))
+    assert [r["Département(s)"] for r in rows] == ["22", "35, 44, 56"]  # Redon, Allaire, St-Nicolas
 
     stats = staff.say("/stats")
     assert "2 réponse(s)" in stats
+    assert "Par département" in stats and "22 Côtes-d'Armor" in stats
     assert "Initiative engagée pour monter un projet de CPTS" in stats
     assert "Pays de Redon" in stats and "Lannion-Trégor Communauté" in stats
     assert "2026-S48" in stats
