@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
         "territory", help="le territoire compris dans un texte (JSON : communes, population…)"
     )
     territory.add_argument("text", nargs="*", help="le texte (sinon un par ligne sur l'entrée)")
+    territory.add_argument(
+        "--reindex",
+        action="store_true",
+        help="réindexer le territoire et les départements de toutes les réponses enregistrées",
+    )
 
     sub.add_parser("migrate", help="créer ou mettre à jour le schéma de la base")
     sub.add_parser("diagram", help="régénérer les diagrammes Mermaid des dialogues")
@@ -58,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "ask":
         return _ask(args)
-    if args.command == "territory":
+    if args.command == "territory" and not args.reindex:
         return _territory(args)
     from bot.config import Settings
 
@@ -100,6 +105,14 @@ def _dispatch(settings: object, args: argparse.Namespace) -> int:
 
         for path in write_diagrams():
             print(path)
+        return 0
+    if args.command == "territory":  # --reindex
+        from bot.storage.migrations import ensure_migrated
+        from bot.storage.store import Store
+
+        store = Store.from_url(settings.database_url)  # type: ignore[attr-defined]
+        ensure_migrated(store.engine)
+        print(f"{store.reindex_territories()} réponse(s) réindexée(s).")
         return 0
     if args.command == "worker":
         from bot.mail.worker import run_worker_cli

@@ -297,6 +297,38 @@ class Store:
         session.flush()
         return job
 
+    def reindex_territories(self) -> int:
+        """Rewrite every response's territory index and départements (responses stored before
+        migration 0002_territory, or after a data refresh). Reads every response: an explicit
+        maintenance step (`python -m bot territory --reindex`), never part of a turn."""
+        count = 0
+        with self.unit() as session:
+            for sub in session.exec(select(Submission).order_by(Submission.id)):  # type: ignore[arg-type]
+                keys = _territory_keys(sub.answers or {})
+                if keys is None or sub.id is None:
+                    continue
+                session.execute(
+                    SubmissionCommune.__table__.delete().where(  # type: ignore[attr-defined]
+                        SubmissionCommune.submission_id == sub.id
+                    )
+                )
+                session.execute(
+                    SubmissionPlaceWord.__table__.delete().where(  # type: ignore[attr-defined]
+                        SubmissionPlaceWord.submission_id == sub.id
+                    )
+                )
+                session.add_all(
+                    SubmissionCommune(submission_id=sub.id, code=c) for c in keys.communes
+                )
+                session.add_all(
+                    SubmissionPlaceWord(submission_id=sub.id, word=w)
+                    for w in dict.fromkeys(w[:120] for w in keys.words)
+                )
+                sub.departements = ",".join(keys.departements)[:32]
+                session.add(sub)
+                count += 1
+        return count
+
     def submissions(self) -> list[Submission]:
         with self.unit() as session:
             return list(session.exec(select(Submission).order_by(Submission.id)))  # type: ignore[arg-type]

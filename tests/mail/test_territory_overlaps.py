@@ -88,3 +88,17 @@ def test_actors_communes_stand_for_a_missing_territory(
     assert overlap.reference == lannion.reference and overlap.communes == ("Lannion",)
     in_memory = OverlapIndex([lannion, other]).overlaps_of(other)
     assert [o.communes for o in in_memory] == [("Lannion",)]
+
+
+def test_reindexing_rebuilds_the_index_of_stored_responses(
+    mail_store: Store, mail_settings: Settings
+) -> None:
+    first, _ = submit(mail_store, mail_settings, user_id=1, **territory("Ploërmel, Josselin"))
+    second, _ = submit(mail_store, mail_settings, user_id=2, **territory("Josselin"))
+    with mail_store.unit() as session:  # as if stored before the index existed
+        session.execute(SubmissionCommune.__table__.delete())  # type: ignore[attr-defined]
+        assert overlaps_in_index(session, second) == []
+    assert mail_store.reindex_territories() == 2
+    with mail_store.unit() as session:
+        [overlap] = overlaps_in_index(session, second)
+    assert overlap.reference == first.reference and overlap.communes == ("Josselin",)
