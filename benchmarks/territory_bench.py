@@ -50,15 +50,18 @@ def main() -> int:
 
     from bot.territory import default_resolver
     from bot.territory.data import DATA_FILE
-    from tests.territory.phrasings import judge, load_cases
+    from tests.territory.phrasings import PHRASINGS, ROUND2, judge, load_cases
 
-    cases = load_cases()
     resolver = default_resolver()
-    wrong = {c["text"]: p for c in cases if (p := judge(c, resolver.resolve(c["text"])))}
-    print(f"phrasings: {len(cases)}, right {len(cases) - len(wrong)} "
-          f"({1 - len(wrong) / len(cases):.3f})")  # fmt: skip
-    for text, problems in wrong.items():
-        print(f"  ✗ {text!r}: {'; '.join(problems)}")
+    cases = []
+    for path in (PHRASINGS, ROUND2):
+        subset = load_cases(path)
+        cases += subset
+        wrong = {c["text"]: p for c in subset if (p := judge(c, resolver.resolve(c["text"])))}
+        print(f"{path.name}: {len(subset)} phrasings, right {len(subset) - len(wrong)} "
+              f"({1 - len(wrong) / len(subset):.3f})")  # fmt: skip
+        for text, problems in wrong.items():
+            print(f"  ✗ {text!r}: {'; '.join(problems)}")
 
     wall: list[float] = []
     cpu: list[float] = []

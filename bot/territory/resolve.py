@@ -89,6 +89,7 @@ EXTRA_EPCI_ALIASES = {  # the names people use, by SIREN
     "242900710": ["pays bigouden"],
     "200066868": ["presqu ile de crozon", "crozon aulne maritime"],
 }
+SAINTS = {"saint", "sainte", "saints", "notre"}
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _HARD_SEP = re.compile(r"[,;/+()\[\]\n:]|\s-\s*$")
 _LIGATURES = str.maketrans({"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss"})
@@ -131,6 +132,7 @@ class Entry:
     kind: str  # "commune", "former", "epci", "departement"
     code: str
     name: str
+    weak: bool = False  # a shortened name (« Cours » for Le Cours): capitalised or alone only
 
 
 class Index:
@@ -146,11 +148,11 @@ class Index:
             commune_keys.add(key)
             self._add(key, Entry("commune", c.code, c.name))
             bare = _without_article(key)
-            if bare != key and len(bare) >= 5 and bare not in VAGUE:
-                self._add(bare, Entry("commune", c.code, c.name))
+            if bare != key and len(bare) >= 5 and bare not in VAGUE | SAINTS:
+                self._add(bare, Entry("commune", c.code, c.name, weak=True))
             island = re.sub(r"^ile (d |de |du )?", "", key)
             if island != key and len(island) >= 4:
-                self._add(island, Entry("commune", c.code, c.name))  # « Houat », « Bréhat »
+                self._add(island, Entry("commune", c.code, c.name, weak=True))  # « Houat »
         firsts: dict[str, list[str]] = defaultdict(list)
         for c in data.communes.values():
             firsts[key_of(c.name).split()[0]].append(c.code)
@@ -160,10 +162,10 @@ class Index:
                 len(codes) == 1
                 and len(word) >= 5
                 and word not in commune_keys
-                and word not in VAGUE | PROSE | {"saint", "sainte", "notre", "saints"}
+                and word not in VAGUE | PROSE | SAINTS
             ):
                 c = data.communes[codes[0]]
-                self._add(word, Entry("commune", c.code, c.name))
+                self._add(word, Entry("commune", c.code, c.name, weak=True))
         for name, code in data.former_names:
             key = key_of(name)
             if key not in commune_keys:
@@ -411,6 +413,7 @@ class _Token:
     start: int
     end: int
     hard_before: bool  # a separator between the previous word and this one
+    dash_before: bool = False  # « Vannes - Séné »: a list for short names, not for EPCI names
 
 
 class Resolver:
@@ -428,8 +431,11 @@ class Resolver:
             gap = text[last_end : m.start()]
             folded = fold_words(m.group(0))
             hard = bool(re.search(r"[,;/+()\[\]\n:]", gap)) or not tokens
+            dash = bool(re.search(r"\s[-–—]\s?|\s?[-–—]\s", gap))
             for i, word in enumerate(folded):
-                tokens.append(_Token(word, m.group(0), m.start(), m.end(), hard and i == 0))
+                tokens.append(
+                    _Token(word, m.group(0), m.start(), m.end(), hard and i == 0, dash and i == 0)
+                )
             last_end = m.end()
         # « communauté de communes » → cc, « communauté d'agglomération » → ca
         out: list[_Token] = []
@@ -492,23 +498,33 @@ class Resolver:
         unresolved = self._leftovers(text, tokens, used)
         return Resolution(text, matches, unresolved, self.data)
 
-    def _segment_alone(self, tokens: list[_Token], start: int, end: int) -> bool:
-        """True when tokens[start:end] is all its segment holds, but for vague or small words."""
-        ignorable = FILLERS | AND_WORDS | VAGUE | PROSE
+    def _segment_alone(
+        self, tokens: list[_Token], start: int, end: int, prose_ok: bool = True
+    ) -> bool:
+        """True when tokens[start:end] is all its segment holds, but for vague or small words
+        (and words of the trade, « médecins de Baud », unless `prose_ok` is False)."""
+        ignorable = FILLERS | AND_WORDS | VAGUE | (PROSE if prose_ok else set())
+
+        def edge(t: _Token) -> bool:
+            return t.hard_before or t.dash_before
+
         k = start - 1
-        while k >= 0 and not tokens[k + 1].hard_before and tokens[k].word not in AND_WORDS:
+        while k >= 0 and not edge(tokens[k + 1]) and tokens[k].word not in AND_WORDS:
             if tokens[k].word not in ignorable:
                 return False
             k -= 1
         k = end
-        while k < len(tokens) and not tokens[k].hard_before and tokens[k].word not in AND_WORDS:
+        while k < len(tokens) and not edge(tokens[k]) and tokens[k].word not in AND_WORDS:
             if tokens[k].word not in ignorable and not tokens[k].word.isdigit():
                 return False
             k += 1
         return True
 
-    def _span(self, tokens: list[_Token], i: int, length: int) -> tuple[str, int, int]:
-        return "", tokens[i].start, tokens[i + length - 1].end
+    def _named(self, tokens: list[_Token], start: int, end: int) -> bool:
+        """Written as a name (capital letter) or standing alone in a list."""
+        return tokens[start].typed[:1].isupper() or self._segment_alone(
+            tokens, start, end, prose_ok=False
+        )
 
     def _make(
         self, tokens: list[_Token], text_span: tuple[int, int], entries: list[Any], fuzzy: bool
@@ -557,6 +573,8 @@ class Resolver:
                 and all(e.kind in ("commune", "former") for e in entries)
             ) and not self._segment_alone(tokens, i, i + 1):
                 continue
+            if length == 1 and all(e.weak for e in entries) and not self._named(tokens, i, 1 + i):
+                continue  # « cours » in a sentence is not Le Cours
             span = (tokens[i].start, tokens[i + length - 1].end)
             match = self._make(tokens, span, entries, fuzzy=False)
             if match is not None:
@@ -605,13 +623,15 @@ class Resolver:
                 continue
             if any(w in VAGUE for w in words[1:]) and length > 1:
                 continue
+            if not self._named(tokens, i, i + length):
+                continue  # « servent », « plainte » in a sentence: no typo of a place
             query = " ".join(words)
             if len(query.replace(" ", "")) < FUZZY_MIN_LEN:
                 continue
             pool = [k for k in self.index.fuzzy.get(query[0], ()) if abs(len(k) - len(query)) <= 2]
             if not pool:
                 continue
-            cutoff = 90.0 if len(query) < 9 else 86.0
+            cutoff = 90.0 if len(query) < 8 else 87.0  # one wrong letter in « Lesnevan »
             hit = process.extractOne(query, pool, scorer=fuzz.ratio, score_cutoff=cutoff)
             if hit is None:
                 continue

@@ -10,10 +10,11 @@ import yaml
 from bot.territory import Resolution, load_data
 
 PHRASINGS = Path(__file__).with_name("phrasings.yaml")
+ROUND2 = Path(__file__).with_name("phrasings_round2.yaml")
 
 
-def load_cases() -> list[dict[str, Any]]:
-    return list(yaml.safe_load(PHRASINGS.read_text(encoding="utf-8"))["cases"])
+def load_cases(path: Path = PHRASINGS) -> list[dict[str, Any]]:
+    return list(yaml.safe_load(path.read_text(encoding="utf-8"))["cases"])
 
 
 def judge(case: dict[str, Any], result: Resolution) -> list[str]:
