@@ -115,6 +115,7 @@ def _canon(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=8192)
 def key_of(name: str) -> str:
     """A name's lookup key: « Saint-Brieuc » → "saint brieuc", « CC du Kreiz-Breizh » → …"""
     words = fold_words(name)
