@@ -64,22 +64,13 @@ def safe_filename(name: str, default: str = "fichier", limit: int = 80) -> str:
     return f"{ascii_stem}.{ext.lower()}" if ext else ascii_stem
 
 
-def departements_of(submission: Submission) -> list[str]:
-    """The response's départements (its territory's, else its actors' communes'), for routing."""
-    stored = getattr(submission, "departements", "") or ""
-    if stored:
-        return [d for d in stored.split(",") if d]
-    value = (submission.answers or {}).get("departements") or []
-    return [str(d) for d in value] if isinstance(value, list) else []
-
-
 def subject_for(submission: Submission) -> str:
     """ "[AMI CPTS] [56] AMI-2026-0007 — <territory or first commune> — <first actor>"; the
     département(s) in brackets route the response to its délégation départementale."""
     fiche = F.build_fiche(submission)
     where = header_text(fiche.territory or fiche.first_commune or F.NOT_GIVEN, 70)
     who = header_text(fiche.first_actor or "acteur non précisé", 60)
-    deps = departements_of(submission)
+    deps = fiche.departements
     routing = f"[{header_text(', '.join(deps), 20)}] " if deps else ""
     return f"[AMI CPTS] {routing}{header_text(submission.reference, 32)} — {where} — {who}"
 

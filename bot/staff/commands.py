@@ -23,7 +23,7 @@ from bot.engine.messages import Document, Reply, split_lines
 from bot.mail import fiche as F
 from bot.mail.outbox import KIND_ARS, KIND_DIGEST
 from bot.mail.pdf import render_fiche_pdf
-from bot.mail.render import departements_of, safe_filename
+from bot.mail.render import safe_filename
 from bot.staff.export import export_csv, export_json, export_xlsx
 from bot.staff.overlaps import OverlapIndex, normalise, place_key
 from bot.storage.models import AuditEntry, OutboxJob, OutboxStatus, Submission
@@ -178,7 +178,7 @@ def stats_text(subs: list[Submission]) -> str:
     departements: Counter[str] = Counter()
     for sub in subs:
         answers = sub.answers or {}
-        for dep in departements_of(sub) or ["—"]:
+        for dep in F.departements_of(sub) or ["—"]:
             departements[dep] += 1
         for key in answers.get("objectives") or []:
             objectives[key] += 1

@@ -7,7 +7,6 @@ import io
 import json
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -15,7 +14,6 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
 from bot.mail import fiche as F
-from bot.mail.render import departements_of
 from bot.staff.overlaps import Overlap, OverlapIndex
 from bot.storage.models import Submission
 
@@ -58,20 +56,6 @@ def overlaps_cell(references: Sequence[str]) -> str:
     return f"{shown} … et {more} autre(s)" if more > 0 else shown
 
 
-def understood_cell(understood: Any) -> str:
-    """ "CC Ploërmel Communauté — 30 communes, 43 228 habitants (INSEE 2023)"."""
-    if not isinstance(understood, dict) or not understood.get("communes"):
-        return ""
-    places = ", ".join(
-        dict.fromkeys(str(m.get("name") or "") for m in understood.get("matches") or [])
-    )
-    n = len(understood["communes"])
-    people = f"{int(understood.get('population') or 0):,}".replace(",", " ")
-    year = understood.get("population_year")
-    source = f" (INSEE {year})" if year else ""
-    return f"{places} — {n} commune{'s' if n > 1 else ''}, {people} habitants{source}"
-
-
 def submission_row(
     submission: Submission, overlaps: Sequence[Overlap] | str = ()
 ) -> dict[str, str]:
@@ -94,8 +78,8 @@ def submission_row(
         "obj_initiative": "Oui" if "initiative" in chosen else "Non",
         "context": fiche.context,
         "territory": fiche.territory,
-        "territory_understood": understood_cell(answers.get("territory_understood")),
-        "departements": ", ".join(departements_of(submission)),
+        "territory_understood": fiche.territory_understood,
+        "departements": ", ".join(fiche.departements),
         "calendar": fiche.calendar,
         "calendar_date": fiche.calendar_date,
         "copy": "Oui" if answers.get("copy_to_referent") else "Non",

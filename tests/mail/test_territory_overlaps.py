@@ -48,6 +48,8 @@ async def test_two_responses_sharing_communes_are_flagged_with_those_communes(
     body = mail.message.get_body(("plain",)).get_content()
     assert f"{first.reference} — Ploërmel, Josselin, Malestroit" in body
     assert "2 communes en commun : Ploërmel, Josselin — 12 747 habitants" in body
+    assert "Reconnu : CC Ploërmel Communauté — 30 communes, 43 228 habitants (INSEE 2023)" in body
+    assert "Département(s) : 56" in body
 
 
 def test_responses_sharing_only_a_vague_word_are_not_flagged(
