@@ -130,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--version", default=DEFAULT_VERSION, help="version du paquet npm")
     parser.add_argument("--out", type=Path, default=DATA_DIR, help="dossier de sortie")
+    parser.add_argument(
+        "--cog-year",
+        type=int,
+        default=None,
+        help="millésime du COG, si le README du paquet ne le donne pas pour cette version",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="territories-") as tmp:
         tarball, info = npm_pack(args.version, Path(tmp))
@@ -144,7 +150,13 @@ def main(argv: list[str] | None = None) -> int:
             readme_member = tar.extractfile("package/README.md")
             readme = readme_member.read().decode("utf-8") if readme_member else ""
     data = build(communes, epcis, deps)
-    year = millesime(readme, args.version)
+    year = args.cog_year or millesime(readme, args.version)
+    if year is None:
+        raise SystemExit(
+            f"Le README de {PACKAGE}@{args.version} ne donne pas le millésime de cette version : "
+            "précisez-le avec --cog-year (l'année du COG ; les populations légales sont de "
+            "l'année moins 3)."
+        )
     population_urls = re.findall(r"\[Population légale\]\((\S+?)\)", readme)
     provenance = {
         "package": PACKAGE,
@@ -155,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         "extracted_at": datetime.now(UTC).date().isoformat(),
         "cog_year": year,
         # INSEE's populations légales of year N-3 take effect on 1 January N (the millésime).
-        "population_year": year - 3 if year else None,
+        "population_year": year - 3,
         "population": "population municipale (INSEE, populations légales)",
         "population_source": population_urls[0] if population_urls else None,
         "sources": "INSEE Code officiel géographique; DGCL EPCI à fiscalité propre; La Poste",
