@@ -8,6 +8,7 @@ returns either `Valid` (the normalised value, how to show it back, extra keys to
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections.abc import Callable
@@ -265,10 +266,15 @@ class TerritoryUnderstander:
         answers["departements"] = territory_keys(answers).departements
 
     def warm(self) -> None:
-        """Load the data and build the index now (~0.1 s CPU), not in a user's turn."""
-        from bot.territory import default_resolver
+        """Load the data and build the index now (~0.15 s CPU), not in a user's turn.
 
-        default_resolver()
+        Unusable data does not stop the bot: it is logged, and territories are kept as typed."""
+        from bot.territory import TerritoryDataError, default_resolver
+
+        try:
+            default_resolver()
+        except TerritoryDataError:
+            logging.getLogger(__name__).exception("territory data unusable: texts kept as typed")
 
 
 UNDERSTANDERS: dict[str, Understander] = {"territory": TerritoryUnderstander()}
