@@ -3,6 +3,9 @@ as typed; homonyms are asked with buttons; nothing ever blocks the form."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from bot.config import ROOT
 from tests.forms.test_ami_validation import to_territory
 from tests.forms.walk import answers, draft
 
@@ -15,7 +18,13 @@ def test_the_recognised_communes_are_shown_with_their_population(chat) -> None:
         "(INSEE, populations légales 2023)" in text
     )
     # under 20 000 inhabitants: information quoting the AMI, not a refusal
-    assert "d’un ordre de grandeur supérieur à 20 000 habitants" in text
+    quote = (
+        "volonté d’animation globale d’un territoire de vie pour des populations d’un ordre de "
+        "grandeur supérieur à 20 000 habitants"
+    )
+    assert f"l'AMI évoque « une {quote} »" in text and "Ce n'est pas une condition" in text
+    source = Path("knowledge/sources/ami-cpts-bretagne-2021.txt")
+    assert quote in (ROOT / source).read_text(encoding="utf-8")  # quoted verbatim
     labels = [b.label for b in chat.buttons]
     assert labels[:3] == ["✅ Oui, c'est bien cela", "✏️ Corriger", "📝 Garder mon texte tel quel"]
     text = chat.press("Oui, c'est bien cela")
