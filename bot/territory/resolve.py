@@ -107,11 +107,19 @@ def fold_words(text: str) -> list[str]:
     return [_canon(w) for w in words]
 
 
+EPCI_SPELLINGS = ("communaute", "agglomeration", "metropole")
+
+
+@lru_cache(maxsize=8192)
 def _canon(word: str) -> str:
     if word == "st":
         return "saint"
     if word == "ste":
         return "sainte"
+    if len(word) >= 7 and word[:3] in ("com", "agg", "met") and word not in EPCI_SPELLINGS:
+        for right in EPCI_SPELLINGS:  # « comunauté », « aglomération »: the EPCI word meant
+            if fuzz.ratio(word, right) >= 85:
+                return right
     return word
 
 
@@ -495,6 +503,7 @@ class Resolver:
             i += length
         matches = self._qualify(tokens, matches, used)
         self._absorb_epci_words(tokens, matches, used)
+        matches = self._dedupe(matches)
         self._settle_by_context(matches)
         unresolved = self._leftovers(text, tokens, used)
         return Resolution(text, matches, unresolved, self.data)
@@ -622,7 +631,7 @@ class Resolver:
             words = [t.word for t in window]
             if words[-1] in FILLERS or words[-1] in AND_WORDS or any(w in PROSE for w in words):
                 continue
-            if any(w in VAGUE for w in words[1:]) and length > 1:
+            if any(w in VAGUE and w not in EPCI_WORDS for w in words[1:]) and length > 1:
                 continue
             if not self._named(tokens, i, i + length):
                 continue  # « servent », « plainte » in a sentence: no typo of a place
@@ -683,7 +692,7 @@ class Resolver:
         """« CC de Josselin », « agglo de Vannes »: an EPCI word next to a commune names that
         commune's EPCI (the one named after it, else the one it belongs to)."""
         for m in matches:
-            if m.kind != "commune":
+            if m.kind not in ("commune", "epci"):
                 continue
             idx = [k for k, t in enumerate(tokens) if m.start <= t.start and t.end <= m.end]
             if not idx:
@@ -706,6 +715,10 @@ class Resolver:
                 k += 1
             if not any(tokens[k].word in EPCI_WORDS for k in around):
                 continue
+            if m.kind == "epci":  # « Lanion Trégor » + « Communauté »: part of its name
+                for k in around:
+                    used[k] = True
+                continue
             key = key_of(m.name)
             named = [e for e in self.data.epci.values() if f" {key} " in f" {key_of(e.name)} "]
             epci_code = named[0].code if len(named) == 1 else self.data.communes[m.code].epci
@@ -718,6 +731,18 @@ class Resolver:
             m.kind, m.code, m.name = "epci", epci.code, epci.name
             m.codes = list(epci.members)
             m.typed = " ".join(tokens[k].typed for k in typed_tokens)
+
+    @staticmethod
+    def _dedupe(matches: list[Match]) -> list[Match]:
+        """One match per place: « Golfe du Morbihan » and « Vannes agglo » are one EPCI."""
+        seen: set[tuple[str, str]] = set()
+        out = []
+        for m in matches:
+            key = (m.kind, m.code) if m.kind != "ambiguous" else (m.kind, m.typed)
+            if key not in seen:
+                seen.add(key)
+                out.append(m)
+        return out
 
     def _settle_by_context(self, matches: list[Match]) -> None:
         """An ambiguity among communes all in one département takes that département's."""

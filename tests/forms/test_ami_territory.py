@@ -74,6 +74,20 @@ def test_a_homonym_is_asked_with_buttons(chat) -> None:
     assert [c["code"] for c in answers(chat)["territory_understood"]["communes"]] == ["56169"]
 
 
+def test_two_homonyms_are_asked_one_after_the_other(chat) -> None:
+    to_territory(chat)
+    text = chat.say("Plouhinec et Le Faouët")
+    assert "« Plouhinec »" in text
+    text = chat.press("Plouhinec (29)")
+    assert "« Le Faouët »" in text
+    text = chat.press("Le Faouët (56)")
+    assert "J'ai reconnu : Plouhinec, Le Faouët — 2 communes" in text
+    chat.press("Oui, c'est bien cela")
+    understood = answers(chat)["territory_understood"]
+    assert [c["code"] for c in understood["communes"]] == ["29197", "56057"]
+    assert understood["departements"] == ["29", "56"]
+
+
 def test_none_of_the_homonyms_keeps_the_text(chat) -> None:
     to_territory(chat)
     chat.say("Le Faouët")

@@ -80,6 +80,21 @@ def test_homonyms_are_ambiguities_with_their_candidates(resolver) -> None:
     assert result.codes == ["29197"] and not result.ambiguities
 
 
+@pytest.mark.parametrize(
+    ("text", "siren"),
+    [
+        ("Lanion Trégor Communauté", "200065928"),
+        ("Ploermel Comunauté", "200066777"),
+        ("Renne Métropole", "243500139"),
+        ("Golf du Morbihan Vannes Agglo", "200067932"),
+    ],
+)
+def test_misspelt_epci_names_are_the_epci_with_nothing_left_over(resolver, text, siren) -> None:
+    result = resolver.resolve(text)
+    assert [(m.kind, m.code) for m in result.matches] == [("epci", siren)]
+    assert result.unresolved == []
+
+
 def test_epci_members_outside_brittany_count_in_its_population(resolver) -> None:
     result = resolver.resolve("Redon Agglomération")
     assert result.departements == ["35", "44", "56"]
