@@ -104,6 +104,9 @@ def _haystack(sub: Submission) -> str:
         parts += actor.values()
     for referent in fiche.referents:
         parts += referent.values()
+    understood = (sub.answers or {}).get("territory_understood") or {}
+    if isinstance(understood, dict):  # « Josselin » finds a response on Ploërmel Communauté
+        parts += [str(c.get("name") or "") for c in understood.get("communes") or []]
     return normalise(" ".join(parts))
 
 

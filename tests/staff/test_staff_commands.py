@@ -65,6 +65,7 @@ def test_staff_lists_searches_and_views_responses(app, staff: Chat) -> None:  # 
 
     detail = staff.say(f"/reponses {third.reference}")
     assert "Territoire en commun avec" in detail and second.reference in detail
+    assert "1 commune en commun : Redon — 9 542 habitants" in detail
     assert "☒ Besoin d'informations" in detail
     doc = staff.replies[-1].document
     assert doc is not None and doc.content.startswith(b"%PDF") and doc.filename.endswith(".pdf")
@@ -197,3 +198,14 @@ def test_overlaps_by_territory_and_communes(app) -> None:  # type: ignore[no-unt
     assert [o.reference for o in overlaps] == [redon.reference, lannion.reference]
     assert "Saint-Nicolas-de-Redon" in overlaps[0].places
     assert find_overlaps(rennes, [redon, lannion, new]) == []
+
+
+def test_a_commune_finds_the_responses_whose_recognised_territory_holds_it(app, staff) -> None:  # type: ignore[no-untyped-def]
+    from bot.territory import understand
+
+    epci = "CC Ploërmel Communauté"
+    on_epci, _ = submit(app.store, app.settings, user_id=21, territory=epci,
+                        territory_understood=understand(epci))  # fmt: skip
+    elsewhere, _ = submit(app.store, app.settings, user_id=22)
+    found = staff.say("/reponses Josselin")
+    assert on_epci.reference in found and elsewhere.reference not in found
