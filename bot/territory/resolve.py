@@ -13,9 +13,13 @@ How it reads a text:
    not the commune, « Ille-et-Vilaine » is not split on « et »;
 3. a commune whose name is short or an ordinary word (« Bais », « Parcé », « Brie ») is taken
    only when it stands alone in its segment (« Bais, Louvigné » but not « parce que… »);
-4. what is left is matched with rapidfuzz (typos: « Ploermell », « Lanion »), only for words of
-   six letters or more, against names of the same initial and close length, never for the
-   words of the trade (« santé », « maison »…);
+   Shortened names (« Carhaix » for Carhaix-Plouguer, « Cours » for Le Cours) and EPCI
+   acronyms (« LTC », « GMVA ») count only when written as names (capital letter) or alone;
+4. what is left is matched with rapidfuzz (typos: « Ploermell », « Lanion », « Lanion Trégor
+   Communauté »), only for six letters or more written as a name or alone in their segment,
+   against names of the same initial and close length, never for the words of the trade
+   (« santé », « maison »…), so the words of a sentence (« servent », « au cours de ») are no
+   places;
 5. vague words (« pays de », « secteur de », « et environs », « autour de ») are reported as
    unresolved, the place they name is resolved; homonyms (« Plouhinec »: Finistère and
    Morbihan) are ambiguities with their candidates, settled by a département named next to
@@ -187,7 +191,7 @@ class Index:
         dep_keys = self._dep_keys()
         for epci in data.epci.values():
             entry = Entry("epci", epci.code, epci.name)
-            for alias in epci_aliases(epci.name, epci.type):
+            for alias in epci_aliases(epci.name):
                 if alias in commune_keys or alias in dep_keys:
                     continue  # « Vitré Communauté » → "vitre" stays the commune
                 if alias in VAGUE or alias in FILLERS or len(alias) < 3:
@@ -226,9 +230,10 @@ def _without_article(key: str) -> str:
     return key
 
 
-def epci_aliases(name: str, kind: str) -> list[str]:
+def epci_aliases(name: str) -> list[str]:
     """« CA Golfe du Morbihan - Vannes Agglomération » → its full name, without « CA », its
-    parts around « - », « agglo » for « agglomération », its parenthesis, its acronyms."""
+    parts around « - », « agglo » for « agglomération », without « Communauté », its
+    parenthesis (acronyms: `epci_acronyms`)."""
     aliases: list[str] = []
     main, _, paren = name.partition("(")
     full = key_of(main)
@@ -262,8 +267,6 @@ def epci_aliases(name: str, kind: str) -> list[str]:
         trimmed = re.sub(r"\s(communaute|agglomeration|metropole)\b.*$", "", alias).strip()
         if trimmed and trimmed != alias and len(trimmed) >= 4:
             aliases.append(trimmed)  # « Brocéliande », « Kreiz Breizh »
-            if trimmed.startswith(("pays de ", "pays d ", "pays des ", "pays du ")):
-                pass
     if paren.strip(") "):
         aliases.append(key_of(paren.strip(") ")))
     return list(dict.fromkeys(a for a in aliases if a))
