@@ -71,6 +71,7 @@ SCRIPT: list[str] = [
     "#Valider",
     "La MSP accueille de nombreux patients sans médecin traitant des communes voisines.",
     "Lannion-Trégor Communauté",
+    "#Oui, c'est bien cela",
     "fin janvier",
     "#Envoyer",
 ]

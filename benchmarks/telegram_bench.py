@@ -74,8 +74,8 @@ def form_script(n: int) -> list[Step]:
         ("press", "Valider", ""),
         ("say", "Nous voulons organiser l'accès aux soins non programmés sur le territoire.", ""),
         ("say", "Lannion-Trégor Communauté", ""),
+        ("press", "Oui, c'est bien cela", ""),  # the recognised territory, confirmed
         ("say", "en janvier 2027", "Récapitulatif"),
-        ("say", QUESTIONS[(n + 1) % len(QUESTIONS)], ""),
     ]
 
 

@@ -1,4 +1,4 @@
-"""Command line: `python -m bot run|chat|ask|migrate|diagram|worker|export|outbox|stats`.
+"""Command line: `python -m bot run|chat|ask|territory|migrate|diagram|worker|export|outbox|stats`.
 
 Imports are lazy so that `ask` starts fast (it loads only the knowledge base).
 """
@@ -38,6 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="une réponse JSON par ligne")
     ask.add_argument("question", nargs="*", help="la question (sinon lue sur l'entrée standard)")
 
+    territory = sub.add_parser(
+        "territory", help="le territoire compris dans un texte (JSON : communes, population…)"
+    )
+    territory.add_argument("text", nargs="*", help="le texte (sinon un par ligne sur l'entrée)")
+    territory.add_argument(
+        "--reindex",
+        action="store_true",
+        help="réindexer le territoire et les départements de toutes les réponses enregistrées",
+    )
+
     sub.add_parser("migrate", help="créer ou mettre à jour le schéma de la base")
     sub.add_parser("diagram", help="régénérer les diagrammes Mermaid des dialogues")
     worker = sub.add_parser("worker", help="envoyer les e-mails en attente (seul, sans le bot)")
@@ -53,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "ask":
         return _ask(args)
+    if args.command == "territory" and not args.reindex:
+        return _territory(args)
     from bot.config import Settings
 
     settings = Settings()
@@ -94,6 +106,14 @@ def _dispatch(settings: object, args: argparse.Namespace) -> int:
         for path in write_diagrams():
             print(path)
         return 0
+    if args.command == "territory":  # --reindex
+        from bot.storage.migrations import ensure_migrated
+        from bot.storage.store import Store
+
+        store = Store.from_url(settings.database_url)  # type: ignore[attr-defined]
+        ensure_migrated(store.engine)
+        print(f"{store.reindex_territories()} réponse(s) réindexée(s).")
+        return 0
     if args.command == "worker":
         from bot.mail.worker import run_worker_cli
 
@@ -115,6 +135,23 @@ def _ask(args: argparse.Namespace) -> int:
             print(service.answer(line.strip()).text, end="\n\n", flush=True)
         return 0
     return run_ask(question, sys.stdin, sys.stdout)
+
+
+def _territory(args: argparse.Namespace) -> int:
+    """One JSON object per text: communes (code, name, population), population, départements,
+    EPCI, unresolved fragments, ambiguities."""
+    import json
+
+    from bot.territory import TerritoryDataError, resolve_text
+
+    texts = [" ".join(args.text)] if args.text else [line.rstrip("\n") for line in sys.stdin]
+    try:
+        for text in texts:
+            print(json.dumps(resolve_text(text), ensure_ascii=False), flush=True)
+    except TerritoryDataError as exc:
+        sys.stderr.write(f"Données de territoires inutilisables : {exc}\n")
+        return 2
+    return 0
 
 
 def _chat(settings: object, user_id: int) -> int:

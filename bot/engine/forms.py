@@ -26,7 +26,7 @@ import yaml
 from transitions import Machine
 
 from bot.engine.messages import Button, Document, Incoming, Kind, Reply, split_lines
-from bot.engine.validators import Invalid, Rules, Valid, get_validator
+from bot.engine.validators import Invalid, Rules, Valid, get_understander, get_validator
 
 if TYPE_CHECKING:
     from bot.engine.flow import TurnContext
@@ -63,6 +63,16 @@ SKIP_WORDS = {
     "-",
 }
 DONE_WORDS = {"valider", "ok", "c'est tout", "terminé", "termine", "fini", "suivant", "continuer"}
+YES_WORDS = {
+    "oui",
+    "ok",
+    "d'accord",
+    "c'est bien cela",
+    "c'est bien ça",
+    "c'est ça",
+    "exact",
+    "valider",
+}
 QUESTION_START = re.compile(
     r"^(qu['’]est[- ]ce|c['’]est quoi|comment|combien|pourquoi|quel(le)?s? |quand |"
     r"est[- ]ce qu|a quoi|à quoi|qui |que |quoi|peut[- ]on|puis[- ]je|dois[- ]je|faut[- ]il|"
@@ -108,6 +118,7 @@ class Step:
     parts: list[str] = field(default_factory=list)  # an outcome's `prompt` given as a list
     suggest: dict[str, str] | None = None
     accepts_questions: bool = False
+    understand: str | None = None  # an understander's name (`bot.engine.validators`)
     raw: dict[str, Any] = field(default_factory=dict)
     # groups
     fields: list[Step] = field(default_factory=list)
@@ -144,6 +155,7 @@ class Step:
             in_summary=bool(raw.get("in_summary", True)),
             suggest=raw.get("suggest"),
             accepts_questions=bool(raw.get("accepts_questions", False)),
+            understand=raw.get("understand"),
             raw=raw,
             fields=[cls.parse(f) for f in raw.get("fields") or []],
             min_items=int(raw.get("min", 1)) if kind == "group" else 1,
@@ -154,6 +166,14 @@ class Step:
 
     def text(self, key: str, default: str = "") -> str:
         return str(self.raw.get(key, default))
+
+    def understood_text(self, key: str, **values: Any) -> str:
+        """A text of the step's `understood:` block (the confirmation of what was read)."""
+        text = str((self.raw.get("understood") or {}).get(key, ""))
+        try:
+            return text.format(**values) if values else text
+        except (KeyError, IndexError):
+            return text
 
     def choice_label(self, value: Any) -> str:
         for choice in self.choices:
@@ -426,6 +446,9 @@ class FormFlow:
         self.title = spec.title
         self.app = app
         self._citations: dict[tuple[tuple[str, ...], bool], str] = {}
+        for step in spec.steps:
+            if step.understand:  # a turn must not pay for loading the territory data
+                get_understander(step.understand).warm()
 
     # ------------------------------------------------------------------ Flow protocol
     def start(self, ctx: TurnContext, prefill: dict[str, Any]) -> list[Reply]:
@@ -481,6 +504,7 @@ class FormFlow:
         data["item"] = item
         data["visit"] = int(data.get("visit", 0)) + 1
         data.pop("last_bad", None)
+        data.pop("pending", None)
         ctx.conversation.state = state[:128]
 
     def _fire(self, data: dict[str, Any], trigger: str) -> str:
@@ -536,6 +560,15 @@ class FormFlow:
         folded = text.strip().lower().strip(" .!")
         if folded in BACK_WORDS:
             return self._back(ctx, data)
+        pending = data.get("pending")
+        if pending and pending.get("field") == field_.id and sub is None:
+            yes = _fold_label(folded.replace("’", "'"))
+            if yes in YES_WORDS or yes == _fold_label(field_.understood_text("confirm")):
+                return self._action(ctx, data, "u.ok")
+            if not self._names_something(field_, text):
+                # not a territory (the next answer typed too early?): the buttons decide
+                return [Reply(self.spec.t("use_buttons")), *self._render(ctx, data)]
+            data.pop("pending", None)  # a corrected territory: read it afresh
         if self._is_question(field_, text):
             answered = self._answer_question(ctx, data, text)
             if answered is not None:
@@ -574,7 +607,112 @@ class FormFlow:
         result = self._validate(ctx, field_, text)
         if isinstance(result, Invalid):
             return self._refuse(ctx, data, field_, result, text)
+        if field_.understand and sub is None:
+            return self._understand(ctx, data, field_, result, text)
         return self._store(ctx, data, field_, result, typed=text)
+
+    # ------------------------------------------------------------------ understood answers
+    def _understand(
+        self, ctx: TurnContext, data: dict[str, Any], field_: Step, result: Valid, typed: str
+    ) -> list[Reply]:
+        """Read the answer (a territory): show what was recognised and ask to confirm it.
+
+        Never blocks: nothing recognised (or the understander failing) keeps the text as typed.
+        """
+        assert field_.understand is not None
+        try:
+            understood = get_understander(field_.understand).understand(str(result.value))
+        except Exception:  # the form goes on whatever happens to the reading
+            log.exception("understander %s failed", field_.understand)
+            understood = None
+        if understood is None:
+            note = field_.understood_text("not_recognised", text=_short(str(result.value), 80))
+            return self._with_note(note, self._store(ctx, data, field_, result, understood=None))
+        data["pending"] = {"field": field_.id, "value": result.value, "understood": understood}
+        data["visit"] = int(data.get("visit", 0)) + 1
+        return self._render(ctx, data)
+
+    def _names_something(self, field_: Step, text: str) -> bool:
+        assert field_.understand is not None
+        try:
+            return get_understander(field_.understand).understand(text) is not None
+        except Exception:
+            log.exception("understander %s failed", field_.understand)
+            return False
+
+    def _understood_action(
+        self, ctx: TurnContext, data: dict[str, Any], field_: Step, action: str
+    ) -> list[Reply]:
+        """The confirmation's buttons: confirm, correct, keep as typed, pick a homonym."""
+        assert field_.understand is not None
+        pending = data["pending"]
+        understander = get_understander(field_.understand)
+        understood = pending["understood"]
+        value = pending["value"]
+        if action == "u.fix":
+            data.pop("pending", None)
+            data["visit"] = int(data.get("visit", 0)) + 1
+            return self._with_note(field_.understood_text("fix_prompt"), self._render(ctx, data))
+        if action == "u.asis":
+            return self._store(ctx, data, field_, Valid(value, value), understood=None)
+        if action.startswith("u.a"):
+            choice = action[3:]
+            candidate = int(choice) if choice.isdigit() else None
+            understood = understander.settle(understood, 0, candidate)
+            pending["understood"] = understood
+            if not understood.get("communes") and not understood.get("ambiguities"):
+                note = field_.understood_text("not_recognised", text=_short(str(value), 80))
+                store = self._store(ctx, data, field_, Valid(value, value), understood=None)
+                return self._with_note(note, store)
+            data["visit"] = int(data.get("visit", 0)) + 1
+            return self._render(ctx, data)
+        if action == "u.ok" and not understood.get("ambiguities"):
+            return self._store(ctx, data, field_, Valid(value, value), understood=understood)
+        return [Reply(self.spec.t("stale")), *self._render(ctx, data)]
+
+    def _confirmation(self, data: dict[str, Any], field_: Step) -> Reply:
+        """« J'ai reconnu : … — 3 communes, environ 15 300 habitants … » with its buttons."""
+        assert field_.understand is not None
+        understood = data["pending"]["understood"]
+        p = lambda action: self._payload(data, action)  # noqa: E731
+        t = field_.understood_text
+        ambiguities = understood.get("ambiguities") or []
+        if ambiguities:
+            first = ambiguities[0]
+            buttons = [
+                [
+                    Button(
+                        _short(
+                            t(
+                                "candidate",
+                                name=c["name"],
+                                departement=c["departement"],
+                                population=f"{c['population']:,}".replace(",", " "),
+                            ),
+                            60,
+                        ),
+                        p(f"u.a{i}"),
+                    )
+                ]
+                for i, c in enumerate(first.get("candidates", [])[:8])
+            ]
+            buttons.append([Button(t("none_of_them"), p("u.an"))])
+            buttons.append([Button(t("fix"), p("u.fix")), Button(self.spec.t("back"), p("back"))])
+            return Reply(t("ambiguous", name=first.get("text", "")), buttons)
+        values = get_understander(field_.understand).values(understood)
+        lines = [t("prompt", **values)]
+        if values.get("unresolved"):
+            lines.append(t("unresolved", **values))
+        if values.get("small"):
+            lines.append(t("small", **values))
+        lines.append(t("question", **values))
+        buttons = [
+            [Button(t("confirm"), p("u.ok"))],
+            [Button(t("fix"), p("u.fix"))],
+            [Button(t("keep"), p("u.asis"))],
+            [Button(self.spec.t("back"), p("back"))],
+        ]
+        return Reply("\n\n".join(line for line in lines if line), buttons)
 
     def _typed_choice(
         self, ctx: TurnContext, data: dict[str, Any], step: Step, folded: str
@@ -646,8 +784,12 @@ class FormFlow:
         result: Valid,
         typed: str = "",
         flagged: str | None = None,
+        understood: Any = None,
     ) -> list[Reply]:
-        """Store a valid answer where it belongs (group item or answers) and move on."""
+        """Store a valid answer where it belongs (group item or answers) and move on.
+
+        A step that is understood (`understand:`) also stores `<id>_understood`: what was
+        recognised and confirmed, or None (nothing recognised, or kept as typed)."""
         step, sub = self._current(data)
         answers = data.setdefault("answers", {})
         path = self._path(data, step, sub)
@@ -660,6 +802,11 @@ class FormFlow:
         else:
             target = answers
         target[field_.id] = result.value
+        if field_.understand and sub is None:
+            if result.value in (None, ""):
+                target.pop(f"{field_.id}_understood", None)
+            else:
+                target[f"{field_.id}_understood"] = understood
         if field_.store_display:
             target[f"{field_.id}_display"] = result.display
         prefilled = data.get("prefilled") or []
@@ -791,6 +938,9 @@ class FormFlow:
             return self._review_action(ctx, data, action)
         if step.kind == "outcome":
             return self._outcome_action(ctx, data, step, action)
+        pending = data.get("pending")
+        if action.startswith("u.") and pending and pending.get("field") == field_.id:
+            return self._understood_action(ctx, data, field_, action)
         if action == "skip" and field_.optional:
             return self._store(ctx, data, field_, Valid(None, ""))
         if action == "cur":
@@ -991,6 +1141,8 @@ class FormFlow:
                 out[step.id] = list(answers.get(step.id) or [])
             elif step.kind in QUESTION_KINDS:
                 out[step.id] = answers.get(step.id)
+                if step.understand and f"{step.id}_understood" in answers:
+                    out[f"{step.id}_understood"] = answers[f"{step.id}_understood"]
         out["flags"] = list(answers.get("flags") or [])
         out["copy_to_referent"] = bool(answers.get("copy_to_referent", False))
         out["form_title"] = self.spec.form_title
@@ -1008,6 +1160,12 @@ class FormFlow:
                 *self._render(ctx, data),
             ]
         answers = self.final_answers(ctx, data)
+        for step in self.spec.steps:
+            if step.understand:
+                try:
+                    get_understander(step.understand).annotate(answers)
+                except Exception:  # never lose a response over its annotation
+                    log.exception("understander %s could not annotate", step.understand)
         recipient = self.recipient(ctx)
         session = ctx.turn.session
         sub = ctx.store.add_submission(
@@ -1137,6 +1295,9 @@ class FormFlow:
             return self._review(ctx, data)
         if step.kind == "outcome":
             return self._outcome(ctx, data, step)
+        pending = data.get("pending")
+        if pending and sub is None and step.understand and pending.get("field") == step.id:
+            return [self._confirmation(data, step)]
         return [self._question(data, step, sub, reminder)]
 
     def _question(
@@ -1281,6 +1442,10 @@ class FormFlow:
             else:
                 shown = _display(step, answers.get(step.id))
                 lines.append("   " + (shown or self.spec.t("not_given")))
+                understood = answers.get(f"{step.id}_understood") if step.understand else None
+                if understood and step.understand:
+                    values = get_understander(step.understand).values(understood)
+                    lines.append("   " + step.understood_text("review", **values))
             if step.id in prefilled:
                 lines.append("   " + self.spec.t("prefilled_mark"))
         flags = answers.get("flags") or []

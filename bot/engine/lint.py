@@ -24,7 +24,7 @@ from bot.engine.forms import (
     Step,
     dialogue_files,
 )
-from bot.engine.validators import VALIDATORS
+from bot.engine.validators import UNDERSTANDERS, VALIDATORS
 
 OUTCOME_ACTIONS = {"restart", "menu", "question", "goto", "switch"}
 LONGEST_ACTION = 24  # e.g. "i.referents.19" or "f.practice_other"
@@ -85,6 +85,8 @@ def _lint_step(
             problems.append(f"{where} : validateur inconnu « {step.validator} »")
         if not step.example:
             problems.append(f"{where} : pas d'exemple (les messages d'erreur en donnent un)")
+    if step.understand:
+        problems += _lint_understand(where, step, group)
     if step.kind in ("choice", "multi_choice") and not step.choices:
         problems.append(f"{where} : aucun choix")
     if step.kind in QUESTION_KINDS and not step.prompt:
@@ -119,6 +121,26 @@ def _lint_step(
                 flow = button.get("flow")
                 if known_flows is not None and flow not in known_flows:
                     problems.append(f"{where} : bouton vers un parcours inconnu « {flow} »")
+    return problems
+
+
+UNDERSTOOD_TEXTS = (
+    "prompt", "question", "confirm", "fix", "keep", "ambiguous", "candidate", "none_of_them",
+    "not_recognised", "fix_prompt",
+)  # fmt: skip
+
+
+def _lint_understand(where: str, step: Step, group: Step | None) -> list[str]:
+    """`understand:` names a known understander, on a text question, with its texts."""
+    problems = []
+    if step.understand not in UNDERSTANDERS:
+        problems.append(f"{where} : lecture inconnue « {step.understand} »")
+    if group is not None or step.kind != "text":
+        problems.append(f"{where} : « understand » ne s'applique qu'à une question texte")
+    texts = step.raw.get("understood") or {}
+    missing = [k for k in UNDERSTOOD_TEXTS if not texts.get(k)]
+    if missing:
+        problems.append(f"{where} : textes « understood » manquants : {', '.join(missing)}")
     return problems
 
 

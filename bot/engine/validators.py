@@ -8,12 +8,13 @@ returns either `Valid` (the normalised value, how to show it back, extra keys to
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 MAX_INPUT = 4000  # default limit when a field declares none
 
@@ -213,3 +214,71 @@ def validate_date_or_period(text: str, rules: Rules) -> Result:
     if when.is_past:
         return Invalid("past", {"date": when.shown})
     return Valid(when.as_answer(), when.label)
+
+
+# --------------------------------------------------------------------------- understanders
+class Understander(Protocol):
+    """Reads a free-text answer for what it names (`understand: <name>` on a YAML step).
+
+    `understand` returns a JSON-able dict (None: nothing recognised, the text is kept as
+    typed); `settle` applies a choice among an ambiguity's candidates; `values` gives the
+    placeholders of the step's `understood:` texts; `annotate` adds what a submission
+    carries (e.g. its départements) to the final answers.
+    """
+
+    def understand(self, text: str) -> dict[str, Any] | None: ...
+
+    def settle(
+        self, understood: dict[str, Any], index: int, candidate: int | None
+    ) -> dict[str, Any]: ...
+
+    def values(self, understood: dict[str, Any]) -> dict[str, Any]: ...
+
+    def annotate(self, answers: dict[str, Any]) -> None: ...
+
+    def warm(self) -> None: ...
+
+
+class TerritoryUnderstander:
+    """Communes, EPCI, postal codes and départements of Brittany (`bot.territory`)."""
+
+    def understand(self, text: str) -> dict[str, Any] | None:
+        from bot.territory import understand
+
+        return understand(text)
+
+    def settle(
+        self, understood: dict[str, Any], index: int, candidate: int | None
+    ) -> dict[str, Any]:
+        from bot.territory import settle
+
+        return settle(understood, index, candidate)
+
+    def values(self, understood: dict[str, Any]) -> dict[str, Any]:
+        from bot.territory import values
+
+        return values(understood)
+
+    def annotate(self, answers: dict[str, Any]) -> None:
+        """The response's départements: from its territory, else from its actors' communes."""
+        from bot.territory import territory_keys
+
+        answers["departements"] = territory_keys(answers).departements
+
+    def warm(self) -> None:
+        """Load the data and build the index now (~0.15 s CPU), not in a user's turn.
+
+        Unusable data does not stop the bot: it is logged, and territories are kept as typed."""
+        from bot.territory import TerritoryDataError, default_resolver
+
+        try:
+            default_resolver()
+        except TerritoryDataError:
+            logging.getLogger(__name__).exception("territory data unusable: texts kept as typed")
+
+
+UNDERSTANDERS: dict[str, Understander] = {"territory": TerritoryUnderstander()}
+
+
+def get_understander(name: str) -> Understander:
+    return UNDERSTANDERS[name]

@@ -19,7 +19,7 @@ from bot.config import Settings
 from bot.mail import fiche as F
 from bot.mail.outbox import KIND_DIGEST, mail_domain
 from bot.mail.render import mail_address, render_html, render_text
-from bot.staff.overlaps import OverlapIndex
+from bot.staff.overlaps import overlaps_in_index
 from bot.storage.models import OutboxJob, OutboxStatus, Submission
 from bot.storage.store import Store
 
@@ -82,9 +82,10 @@ def build_digest_message(store: Store, settings: Settings, job: OutboxJob) -> Em
     subs: list[Submission] = store.submissions()
     known = [s for s in subs if s.created_at < until]
     new = [s for s in known if s.created_at >= since]
-    index = OverlapIndex(known)
     entries = []
     for sub in new:
+        with store.unit() as session:  # earlier responses sharing communes, from the index
+            overlaps = overlaps_in_index(session, sub, earlier_only=True)
         fiche = F.build_fiche(sub)
         entries.append(
             {
@@ -93,7 +94,7 @@ def build_digest_message(store: Store, settings: Settings, job: OutboxJob) -> Em
                 "where": fiche.territory or fiche.first_commune or F.NOT_GIVEN,
                 "first_actor": fiche.first_actor,
                 "objectives": ", ".join(label for checked, label in fiche.objectives if checked),
-                "overlaps": index.overlaps_of(sub, earlier_only=True),
+                "overlaps": overlaps,
             }
         )
     refs = {s.id: s.reference for s in subs}

@@ -87,6 +87,8 @@ class Fiche:
     flags: list[dict[str, str]]
     first_actor: str
     first_commune: str
+    territory_understood: str = ""  # « CC Ploërmel Communauté — 30 communes, 43 228 habitants »
+    departements: list[str] = field(default_factory=list)  # « 56 »: the délégation départementale
     extra: dict[str, Any] = field(default_factory=dict)
 
     def actor_line(self, actor: dict[str, str]) -> str:
@@ -177,4 +179,29 @@ def build_fiche(submission: Submission) -> Fiche:
         ],
         first_actor=actors[0]["name"] if actors else "",
         first_commune=actors[0]["commune"] if actors else "",
+        territory_understood=understood_cell(answers.get("territory_understood")),
+        departements=departements_of(submission),
     )
+
+
+def departements_of(submission: Submission) -> list[str]:
+    """The response's départements (its territory's, else its actors' communes'), for routing."""
+    stored = getattr(submission, "departements", "") or ""
+    if stored:
+        return [d for d in stored.split(",") if d]
+    value = (submission.answers or {}).get("departements") or []
+    return [str(d) for d in value] if isinstance(value, list) else []
+
+
+def understood_cell(understood: Any) -> str:
+    """ "CC Ploërmel Communauté — 30 communes, 43 228 habitants (INSEE 2023)"."""
+    if not isinstance(understood, dict) or not understood.get("communes"):
+        return ""
+    places = ", ".join(
+        dict.fromkeys(str(m.get("name") or "") for m in understood.get("matches") or [])
+    )
+    n = len(understood["communes"])
+    people = f"{int(understood.get('population') or 0):,}".replace(",", " ")
+    year = understood.get("population_year")
+    source = f" (INSEE {year})" if year else ""
+    return f"{places} — {n} commune{'s' if n > 1 else ''}, {people} habitants{source}"

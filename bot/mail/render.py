@@ -65,11 +65,14 @@ def safe_filename(name: str, default: str = "fichier", limit: int = 80) -> str:
 
 
 def subject_for(submission: Submission) -> str:
-    """ "[AMI CPTS] AMI-2026-0007 — <territory or first commune> — <first actor>"."""
+    """ "[AMI CPTS] [56] AMI-2026-0007 — <territory or first commune> — <first actor>"; the
+    département(s) in brackets route the response to its délégation départementale."""
     fiche = F.build_fiche(submission)
     where = header_text(fiche.territory or fiche.first_commune or F.NOT_GIVEN, 70)
     who = header_text(fiche.first_actor or "acteur non précisé", 60)
-    return f"[AMI CPTS] {header_text(submission.reference, 32)} — {where} — {who}"
+    deps = fiche.departements
+    routing = f"[{header_text(', '.join(deps), 20)}] " if deps else ""
+    return f"[AMI CPTS] {routing}{header_text(submission.reference, 32)} — {where} — {who}"
 
 
 def reply_to_addresses(submission: Submission) -> tuple[list[str], list[str]]:

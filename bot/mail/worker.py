@@ -23,7 +23,7 @@ from bot.mail.transport import (
     Transport,
     make_transport,
 )
-from bot.staff.overlaps import find_overlaps
+from bot.staff.overlaps import overlaps_in_index
 from bot.storage.models import OutboxJob, OutboxStatus, Submission
 from bot.storage.store import Store
 
@@ -128,9 +128,9 @@ class OutboxWorker:
         if sub is None:
             raise JobError(f"réponse {job.submission_id} introuvable")
         overlaps = []
-        if job.kind == KIND_ARS:
-            earlier = [s for s in self.store.submissions() if s.id is not None and s.id < sub.id]  # type: ignore[operator]
-            overlaps = find_overlaps(sub, earlier)
+        if job.kind == KIND_ARS:  # earlier responses sharing communes, from the index tables
+            with self.store.unit() as session:
+                overlaps = overlaps_in_index(session, sub, earlier_only=True)
         message = build_submission_message(
             sub,
             self.settings,

@@ -104,6 +104,9 @@ def _haystack(sub: Submission) -> str:
         parts += actor.values()
     for referent in fiche.referents:
         parts += referent.values()
+    understood = (sub.answers or {}).get("territory_understood") or {}
+    if isinstance(understood, dict):  # « Josselin » finds a response on Ploërmel Communauté
+        parts += [str(c.get("name") or "") for c in understood.get("communes") or []]
     return normalise(" ".join(parts))
 
 
@@ -175,8 +178,11 @@ def stats_text(subs: list[Submission]) -> str:
     territories: Counter[str] = Counter()
     labels: dict[str, str] = {}
     weeks: Counter[str] = Counter()
+    departements: Counter[str] = Counter()
     for sub in subs:
         answers = sub.answers or {}
+        for dep in F.departements_of(sub) or ["—"]:
+            departements[dep] += 1
         for key in answers.get("objectives") or []:
             objectives[key] += 1
         fiche = F.build_fiche(sub)
@@ -188,6 +194,12 @@ def stats_text(subs: list[Submission]) -> str:
         weeks[f"{year}-S{week:02d}"] += 1
     lines = [f"{len(subs)} réponse(s) à l'AMI CPTS.", "", "Par objectif (plusieurs possibles) :"]
     lines += [f"  {objectives[k]:>4}  {label}" for k, label in F.OBJECTIVES.items()]
+    names = {"22": "Côtes-d'Armor", "29": "Finistère", "35": "Ille-et-Vilaine", "56": "Morbihan"}
+    lines += ["", "Par département (délégation départementale ; une réponse peut en avoir deux) :"]
+    lines += [
+        f"  {n:>4}  {dep} {names.get(dep, 'non déterminé' if dep == '—' else '')}".rstrip()
+        for dep, n in sorted(departements.items())
+    ]
     lines += ["", "Par territoire (ou commune du premier acteur) :"]
     lines += [f"  {n:>4}  {labels[k][:70]}" for k, n in territories.most_common(20)]
     if len(territories) > 20:

@@ -70,9 +70,31 @@ class Submission(SQLModel, table=True):
     form_id: str = Field(max_length=64)
     recipient: str = Field(max_length=320)
     answers: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    # the response's départements, « 22,56 » (its territory's, else its actors' communes'):
+    # the délégation départementale it goes to
+    departements: str = Field(default="", max_length=32, index=True)
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
     )
+
+
+class SubmissionCommune(SQLModel, table=True):
+    """One commune (INSEE code) of a response's territory: the index overlaps are found by."""
+
+    __tablename__ = "submission_commune"
+
+    submission_id: int = Field(foreign_key="submission.id", primary_key=True)
+    code: str = Field(max_length=5, primary_key=True, index=True)
+
+
+class SubmissionPlaceWord(SQLModel, table=True):
+    """A place name of a territory text that was not understood (« broceliande »): the only
+    words still compared between responses, exactly."""
+
+    __tablename__ = "submission_place_word"
+
+    submission_id: int = Field(foreign_key="submission.id", primary_key=True)
+    word: str = Field(max_length=120, primary_key=True, index=True)
 
 
 class OutboxStatus(StrEnum):

@@ -9,6 +9,7 @@ whatever a turn writes (answers, a submission and its e-mail job) commits togeth
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,11 +29,26 @@ from bot.storage.models import (
     OutboxJob,
     OutboxStatus,
     Submission,
+    SubmissionCommune,
+    SubmissionPlaceWord,
     UserNotice,
     utcnow,
 )
 
 Clock = Callable[[], datetime]
+log = logging.getLogger(__name__)
+
+
+def _territory_keys(answers: dict[str, Any]) -> Any:
+    """The territory's communes, départements and leftover words; None if they cannot be read
+    (a response is never lost over its index)."""
+    try:
+        from bot.territory import territory_keys
+
+        return territory_keys(answers)
+    except Exception:
+        log.exception("territory of a submission could not be read; stored without its index")
+        return None
 
 
 class ConversationLocked(RuntimeError):
@@ -228,20 +244,32 @@ class Store:
         answers: dict[str, Any],
         prefix: str = "AMI",
     ) -> Submission:
-        """Insert a submission with its reference (PREFIX-YEAR-NNNN) in the caller's transaction."""
+        """Insert a submission with its reference (PREFIX-YEAR-NNNN) in the caller's transaction,
+        with its départements and the index rows of its territory (communes, place words)."""
         now = self.clock()
+        keys = _territory_keys(answers)
+        if keys is not None and "departements" not in answers:
+            answers = {**answers, "departements": keys.departements}
         sub = Submission(
             reference=f"PENDING-{user_id}-{now.timestamp()}",
             user_id=user_id,
             form_id=form_id,
             recipient=recipient,
             answers=answers,
+            departements=",".join(keys.departements)[:32] if keys is not None else "",
             created_at=now,
         )
         session.add(sub)
         session.flush()
         sub.reference = f"{prefix}-{now.year}-{sub.id:04d}"
         session.add(sub)
+        if keys is not None:
+            assert sub.id is not None
+            session.add_all(SubmissionCommune(submission_id=sub.id, code=c) for c in keys.communes)
+            session.add_all(
+                SubmissionPlaceWord(submission_id=sub.id, word=w[:120])
+                for w in dict.fromkeys(w[:120] for w in keys.words)
+            )
         session.flush()
         return sub
 
@@ -268,6 +296,38 @@ class Store:
         session.add(job)
         session.flush()
         return job
+
+    def reindex_territories(self) -> int:
+        """Rewrite every response's territory index and départements (responses stored before
+        migration 0002_territory, or after a data refresh). Reads every response: an explicit
+        maintenance step (`python -m bot territory --reindex`), never part of a turn."""
+        count = 0
+        with self.unit() as session:
+            for sub in session.exec(select(Submission).order_by(Submission.id)):  # type: ignore[arg-type]
+                keys = _territory_keys(sub.answers or {})
+                if keys is None or sub.id is None:
+                    continue
+                session.execute(
+                    SubmissionCommune.__table__.delete().where(  # type: ignore[attr-defined]
+                        SubmissionCommune.submission_id == sub.id
+                    )
+                )
+                session.execute(
+                    SubmissionPlaceWord.__table__.delete().where(  # type: ignore[attr-defined]
+                        SubmissionPlaceWord.submission_id == sub.id
+                    )
+                )
+                session.add_all(
+                    SubmissionCommune(submission_id=sub.id, code=c) for c in keys.communes
+                )
+                session.add_all(
+                    SubmissionPlaceWord(submission_id=sub.id, word=w)
+                    for w in dict.fromkeys(w[:120] for w in keys.words)
+                )
+                sub.departements = ",".join(keys.departements)[:32]
+                session.add(sub)
+                count += 1
+        return count
 
     def submissions(self) -> list[Submission]:
         with self.unit() as session:

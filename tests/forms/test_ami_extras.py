@@ -101,7 +101,8 @@ def test_orientation_branches_on_answers_and_prefills_the_ami(guided_chat):
     # … but shown and editable in the review
     assert "(repris de l'orientation)" in text and "Pays de Redon" in text
     chat.press("✏️ Territoire")
-    text = chat.say("Pays de Redon et Allaire")
+    chat.say("Pays de Redon et Allaire")
+    text = chat.press("Oui, c'est bien cela")
     assert answers(chat)["territory"] == "Pays de Redon et Allaire"
     chat.press("Envoyer")
     sub = chat.app.store.submissions()[0]

@@ -28,6 +28,8 @@ def test_complete_response_is_stored_with_the_documented_shape(chat, personas):
         "objectives",
         "context",
         "territory",
+        "territory_understood",
+        "departements",
         "calendar",
         "flags",
         "copy_to_referent",
@@ -53,6 +55,10 @@ def test_complete_response_is_stored_with_the_documented_shape(chat, personas):
     ]
     assert got["objectives"] == ["information", "reflection"]
     assert got["territory"] == "Lannion-Trégor Communauté"
+    understood = got["territory_understood"]
+    assert [m["name"] for m in understood["matches"]] == ["CA Lannion-Trégor Communauté"]
+    assert len(understood["communes"]) == 57 and understood["departements"] == ["22"]
+    assert got["departements"] == ["22"]
     assert got["calendar"] == {
         "text": "avant fin février",
         "date": "2027-02-28",
@@ -66,14 +72,14 @@ def test_complete_response_is_stored_with_the_documented_shape(chat, personas):
     assert answers(chat) == {}  # the draft is cleared
 
 
-def test_two_actors_two_referents_two_objectives_take_at_most_30_messages(chat, personas):
+def test_two_actors_two_referents_two_objectives_take_at_most_31_messages(chat, personas):
     persona = dict(personas["redon-structures"])
     persona["actors"] = persona["actors"][:2]
     persona["objectives"] = ["reflection", "initiative"]
     fill_to_review(chat, persona)
     done = chat.press("Envoyer")
     assert "AMI-2026-" in done
-    assert chat.sent <= 30, chat.sent
+    assert chat.sent <= 31, chat.sent  # 30, and the confirmation of the recognised territory
     sub = chat.app.store.submissions()[0]
     assert [r["phone"] for r in sub.answers["referents"]] == ["+33655443322", "+33299000001"]
     assert sub.answers["actors"][0]["practice"] == "autre"

@@ -71,6 +71,7 @@ def to_territory(chat):
 def to_calendar(chat):
     to_territory(chat)
     chat.say("Lannion-Trégor Communauté")
+    chat.press("Oui, c'est bien cela")
 
 
 LONG = "a" * 10_000

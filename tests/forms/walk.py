@@ -60,6 +60,8 @@ def fill_to_review(chat: Any, persona: dict[str, Any]) -> str:
     chat.say(persona["context"])
     if persona.get("territory"):
         chat.say(persona["territory"])
+        if any("c'est bien cela" in b.label for b in chat.buttons):
+            chat.press("Oui, c'est bien cela")  # what was recognised, confirmed
     else:
         chat.press("Passer")
     return chat.say(persona["calendar"])

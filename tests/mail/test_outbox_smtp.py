@@ -50,7 +50,8 @@ async def test_ars_mail_arrives_complete_and_parses_back(
     assert received.mail_from == "bot-cpts@example.org"
     msg = received.message
     assert (
-        msg["Subject"] == f"[AMI CPTS] {sub.reference} — Lannion-Trégor Communauté — Dr Paul Le Cam"
+        msg["Subject"]
+        == f"[AMI CPTS] [22] {sub.reference} — Lannion-Trégor Communauté — Dr Paul Le Cam"
     )
     assert msg["To"].addresses[0].addr_spec == ARS
     assert [a.addr_spec for a in msg["Reply-To"].addresses] == [

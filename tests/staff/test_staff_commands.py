@@ -65,6 +65,7 @@ def test_staff_lists_searches_and_views_responses(app, staff: Chat) -> None:  # 
 
     detail = staff.say(f"/reponses {third.reference}")
     assert "Territoire en commun avec" in detail and second.reference in detail
+    assert "1 commune en commun : Redon — 9 542 habitants" in detail
     assert "☒ Besoin d'informations" in detail
     doc = staff.replies[-1].document
     assert doc is not None and doc.content.startswith(b"%PDF") and doc.filename.endswith(".pdf")
@@ -86,9 +87,12 @@ def test_staff_export_and_stats(app, staff: Chat) -> None:  # type: ignore[no-un
     ws = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
     assert ws.max_row == 3 and ws["A1"].font.bold and ws.freeze_panes == "B2"
     assert csv_doc.content.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(csv_doc.content.decode("utf-8-sig")), delimiter=";"))
+    assert [r["Département(s)"] for r in rows] == ["22", "35, 44, 56"]  # Redon, Allaire, St-Nicolas
 
     stats = staff.say("/stats")
     assert "2 réponse(s)" in stats
+    assert "Par département" in stats and "22 Côtes-d'Armor" in stats
     assert "Initiative engagée pour monter un projet de CPTS" in stats
     assert "Pays de Redon" in stats and "Lannion-Trégor Communauté" in stats
     assert "2026-S48" in stats
@@ -194,3 +198,14 @@ def test_overlaps_by_territory_and_communes(app) -> None:  # type: ignore[no-unt
     assert [o.reference for o in overlaps] == [redon.reference, lannion.reference]
     assert "Saint-Nicolas-de-Redon" in overlaps[0].places
     assert find_overlaps(rennes, [redon, lannion, new]) == []
+
+
+def test_a_commune_finds_the_responses_whose_recognised_territory_holds_it(app, staff) -> None:  # type: ignore[no-untyped-def]
+    from bot.territory import understand
+
+    epci = "CC Ploërmel Communauté"
+    on_epci, _ = submit(app.store, app.settings, user_id=21, territory=epci,
+                        territory_understood=understand(epci))  # fmt: skip
+    elsewhere, _ = submit(app.store, app.settings, user_id=22)
+    found = staff.say("/reponses Josselin")
+    assert on_epci.reference in found and elsewhere.reference not in found

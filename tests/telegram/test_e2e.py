@@ -196,12 +196,15 @@ async def test_full_journey_through_the_real_entry_point(
     assert [b[:1] for b in user.message(objectives.message_id).buttons[:3]] == ["☑", "☑", "☐"]
     await press(user, "Valider")
     await say(user, "La MSP accueille de nombreux patients sans médecin traitant <urgent> & cie.")
-    await say(user, "Lannion-Trégor Communauté")
+    understood = joined(await say(user, "Lannion-Trégor Communauté"))
+    assert "J'ai reconnu : CA Lannion-Trégor Communauté — 57 communes" in understood
+    await press(user, "Oui, c'est bien cela")
     review = joined(await say(user, "en janvier 2027"))
     assert "Récapitulatif" in review and "Lannion-Trégor Communauté" in review
     assert "<urgent> & cie." in review  # escaped for Telegram, shown as typed
     await press(user, "Territoire de projet")
-    review = joined(await say(user, "Communes de Lannion et Perros-Guirec"))
+    await say(user, "Communes de Lannion et Perros-Guirec")
+    review = joined(await press(user, "Oui, c'est bien cela"))
     assert "Perros-Guirec" in review
     done = joined(await press(user, "Envoyer"))
     assert "AMI-" in done
