@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import pickle
@@ -36,6 +37,10 @@ from bot.qa.textnorm import (
     scorer_normalize,
     scorer_plain,
 )
+from bot.territory import TerritoryDataError
+from bot.territory import load_data as load_territories
+
+log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 1000  # longer messages are not questions (pasted documents…)
 TELEGRAM_LIMIT = 4096
@@ -261,6 +266,7 @@ class QAService:
         self._outside_q = re.compile(r"\b(" + "|".join(re.escape(w) for w in outside) + r")\b")
         self._generic = frozenset(lex.get("generic_terms") or [])
         self._corpus = " ".join(scorer_normalize(d.plain) for d in kb.documents.values())
+        self._places = _commune_names(self.index.analyzer.grounded)
 
     @classmethod
     def load(cls, knowledge_dir: Path | None = None, use_cache: bool = True) -> QAService:
@@ -632,7 +638,11 @@ class QAService:
             return True
         # a word the texts never use, named after a preposition (« la CPTS de Brest »,
         # « à Quimper », « sur Lorient »): a place or a structure, not an everyday word
-        places = _named_unknown(a.tokens, a.unknown) + _named_place(a.tokens, a.ungrounded)
+        places = (
+            _named_unknown(a.tokens, a.unknown)
+            + _named_place(a.tokens, a.ungrounded)
+            + _communes_in(a.tokens, self._places)
+        )
         if places and _CONTACT_Q.search(q):
             return True  # a place or structure the texts never name, in a contact question
         m = _WHICH_Q.search(q)
@@ -916,6 +926,31 @@ def _is_statement(sentence: str) -> bool:
     """A sentence that can stand as an added fact: not a number, a form label
     (« (Case à cocher) ») or a fragment (« (phase de construction, »)."""
     return len(sentence.strip()) >= STATEMENT_MIN
+
+
+def _commune_names(grounded: set[str]) -> frozenset[str]:
+    """The names of Brittany's communes (folded, current and former), less the few that are
+    also words of the texts (« Le Cours »): the places a question may name."""
+    try:
+        data = load_territories()
+    except TerritoryDataError:
+        log.warning("territory data unavailable: place names are read from unknown words only")
+        return frozenset()
+    names = {" ".join(raw_tokens(c.name)) for c in data.communes.values()}
+    names |= {" ".join(raw_tokens(name)) for name, _ in data.former_names}
+    names |= {" ".join(raw_tokens(d.name)) for d in data.departements.values()}
+    return frozenset(n for n in names if n and not all(t in grounded for t in n.split()))
+
+
+def _communes_in(tokens: list[str], places: frozenset[str]) -> list[str]:
+    """The commune names a question holds (« Guingamp », « saint brieuc »)."""
+    found: list[str] = []
+    for size in (4, 3, 2, 1):
+        for i in range(len(tokens) - size + 1):
+            phrase = " ".join(tokens[i : i + size])
+            if phrase in places and not any(phrase in f for f in found):
+                found.append(phrase)
+    return found
 
 
 _AT = frozenset(["a", "sur", "chez", "pres", "couvre"])
