@@ -50,6 +50,21 @@ class Settings(BaseSettings):
     flood_messages: int = 20  # per user…
     flood_seconds: float = 10.0  # …in this window before a polite notice
 
+    # Trust: copies only to proven addresses, limits over 24 h (bot/trust.py)
+    submissions_per_day: int = 3  # responses one user may send in 24 h
+    copies_per_day: int = 3  # copies one address may receive in 24 h
+    copy_codes_per_day: int = 5  # verification codes per user, and per address, in 24 h
+    copy_code_minutes: int = 15  # a code's validity
+    copy_code_attempts: int = 5  # tries per code
+
+    # Failures reach people: permanent e-mail failures are e-mailed here (and told to staff)
+    alert_email: str = ""
+    healthz_outbox_max_minutes: int = 60  # /healthz fails when a pending e-mail is older
+
+    # Privacy notice and retention
+    dpo_contact: str = ""  # the ARS's data protection officer (address shown in the notice)
+    submission_retention_days: int = 365  # submitted responses, their e-mails and files
+
     log_level: str = "INFO"
 
     @field_validator("ars_staff_ids", mode="before")

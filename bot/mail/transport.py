@@ -102,12 +102,16 @@ class SmtpTransport:
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_RANDOM_PART = re.compile(r"[0-9a-f]{16}")
 
 
 def eml_name(message: EmailMessage) -> str:
-    """`AMI-2026-0007-ars.eml` from the Message-ID `<AMI-2026-0007.ars@domain>`."""
+    """`AMI-2026-0007-ars.eml` from the Message-ID `<AMI-2026-0007.ars.<random>@domain>`."""
     local = str(message["Message-ID"]).strip("<> ").split("@", 1)[0]
-    stem, _, kind = local.rpartition(".")
+    parts = local.split(".")
+    if len(parts) >= 3 and _RANDOM_PART.fullmatch(parts[-1]):
+        parts = parts[:-1]  # the random part keeps Message-IDs unique, not file names
+    stem, _, kind = ".".join(parts).rpartition(".")
     name = f"{stem}-{kind}" if stem else kind
     return _UNSAFE.sub("_", name).strip("._") + ".eml"
 

@@ -317,8 +317,11 @@ class Store:
         retry_at: datetime | None = None,
         notice: tuple[int, str] | None = None,
         delay_notified: bool | None = None,
+        extra_notices: list[tuple[int, str]] | None = None,
+        extra_jobs: list[OutboxJob] | None = None,
+        clear_payload: bool = False,
     ) -> None:
-        """Record a send attempt's outcome (and a notice for the user) in one transaction."""
+        """Record a send attempt's outcome (notices, alert e-mails) in one transaction."""
         now = self.clock()
         with self.unit() as session:
             job = session.get(OutboxJob, job_id)
@@ -334,9 +337,13 @@ class Store:
                 job.next_attempt_at = retry_at
             if delay_notified is not None:
                 job.delay_notified = delay_notified
+            if clear_payload and status != OutboxStatus.PENDING:
+                job.payload = {}
             session.add(job)
-            if notice is not None:
-                session.add(UserNotice(user_id=notice[0], text=notice[1], created_at=now))
+            for user_id, text in ([notice] if notice else []) + (extra_notices or []):
+                session.add(UserNotice(user_id=user_id, text=text, created_at=now))
+            for extra in extra_jobs or []:
+                session.add(extra)
 
     def jobs(self, status: str | None = None) -> list[OutboxJob]:
         with self.unit() as session:
