@@ -6,6 +6,7 @@ Imports are lazy so that `ask` starts fast (it loads only the knowledge base).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -19,6 +20,14 @@ et un identifiant se terminant par « bot » ; BotFather vous donne un jeton de 
     TELEGRAM_BOT_TOKEN=123456789:ABC-DEF…
 
 En attendant, voici le bot dans le terminal (les mêmes dialogues, la même base de données).
+"""
+
+
+NO_SMTP = """\
+ATTENTION : aucun serveur de messagerie n'est configuré (variable SMTP_HOST).
+Les réponses ne partiront PAS à l'ARS : chaque e-mail est seulement écrit en fichier .eml dans
+MAIL_OUTBOX_DIR, et les utilisateurs en sont avertis dans leur confirmation. Pour la
+production, renseignez SMTP_HOST (voir docs/mail-and-staff.md).
 """
 
 
@@ -69,10 +78,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         upgrade(settings.database_url)
         print("Base de données à jour.")
         return 0
+    from bot.mail.transport import ConfigurationError, validate_mail_settings
     from bot.storage.migrations import DatabaseNotMigrated
 
     try:
+        if args.command in ("run", "chat", "worker"):
+            validate_mail_settings(settings)
         return _dispatch(settings, args)
+    except ConfigurationError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
     except DatabaseNotMigrated as exc:
         sys.stderr.write(f"{exc}\n")
         return 3
@@ -85,6 +100,9 @@ def _dispatch(settings: object, args: argparse.Namespace) -> int:
         if not settings.telegram_bot_token:  # type: ignore[attr-defined]
             sys.stderr.write(NO_TOKEN + "\n")
             return _chat(settings, 1)
+        if not settings.smtp_host:  # type: ignore[attr-defined]
+            sys.stderr.write(NO_SMTP + "\n")
+            logging.getLogger("bot").warning("no SMTP_HOST: e-mails are only written as .eml files")
         from bot.adapters.telegram import run_telegram
 
         return run_telegram(settings, webhook=args.webhook)

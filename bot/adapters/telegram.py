@@ -776,16 +776,18 @@ def _tornado_path(path: str) -> str:
     return re.escape(path.rstrip("/") or "/") + "/?"
 
 
-def _db_ok(frontend: TelegramFrontend) -> bool:
-    from sqlalchemy import text
+def _health(frontend: TelegramFrontend) -> tuple[bool, str]:
+    """A committed database write and the age of the oldest pending e-mail (see Store.health)."""
+    from datetime import timedelta
 
-    try:
-        with frontend.app.store.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return True
-    except Exception:
-        log.exception("health check: database unreachable")
-        return False
+    settings = frontend.app.settings
+    ok, status = frontend.app.store.health(
+        timedelta(minutes=settings.healthz_outbox_max_minutes),
+        probe=f"healthz:{settings.webhook_port}",
+    )
+    if not ok:
+        log.error("health check failed: %s", status)
+    return ok, status
 
 
 RETENTION_EVERY = 600.0  # seconds between two passes of the draft retention policy
@@ -840,17 +842,17 @@ def _handlers() -> tuple[type, type]:
             self.finish()
 
     class HealthHandler(tornado.web.RequestHandler):
-        """GET /healthz: 200 "ok" when the database answers, 503 otherwise."""
+        """GET /healthz: 200 "ok" when the database takes a write and no e-mail is stuck."""
 
         def initialize(self, frontend: TelegramFrontend) -> None:
             self.frontend = frontend
 
         async def get(self) -> None:
             loop = asyncio.get_running_loop()
-            ok = await loop.run_in_executor(None, _db_ok, self.frontend)
+            ok, status = await loop.run_in_executor(None, _health, self.frontend)
             self.set_status(200 if ok else 503)
             self.set_header("Content-Type", "text/plain; charset=utf-8")
-            self.finish("ok" if ok else "database unreachable")
+            self.finish(status)
 
     return WebhookHandler, HealthHandler
 

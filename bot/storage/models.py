@@ -152,3 +152,12 @@ class AddressVerification(SQLModel, table=True):
     )
     expires_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     verified_at: datetime | None = _ts(nullable=True)
+
+
+class HealthProbe(SQLModel, table=True):
+    """One row per instance, rewritten by every `/healthz`: proof that the database takes writes."""
+
+    __tablename__ = "health_probe"
+
+    name: str = Field(primary_key=True, max_length=64)
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False))

@@ -25,6 +25,7 @@ from sqlmodel import Session, SQLModel, create_engine, select
 from bot.storage.models import (
     AuditEntry,
     Conversation,
+    HealthProbe,
     OutboxJob,
     OutboxStatus,
     Submission,
@@ -399,6 +400,43 @@ class Store:
             session.exec(  # type: ignore[call-overload]
                 update(UserNotice).where(UserNotice.id == notice_id).values(delivered_at=None)
             )
+
+    # --- health --------------------------------------------------------------------------
+    def health(self, max_pending: timedelta, probe: str = "healthz") -> tuple[bool, str]:
+        """(ok, French-free status line) for `/healthz`: a committed write, the outbox's age.
+
+        The write is real (a row per instance rewritten and committed), so a full disk or a
+        read-only database shows here and not only in users' failed turns.
+        """
+        now = self.clock()
+        try:
+            with self._writer, self.session() as session:
+                row = session.get(HealthProbe, probe)
+                if row is None:
+                    session.add(HealthProbe(name=probe, at=now))
+                else:
+                    row.at = now
+                    session.add(row)
+                session.commit()
+        except Exception as exc:
+            return False, f"database write failed: {type(exc).__name__}"
+        try:
+            with self.session() as session:
+                oldest = session.exec(
+                    select(func.min(OutboxJob.created_at))
+                    .where(OutboxJob.status == OutboxStatus.PENDING)
+                    .where(OutboxJob.kind != "digest")  # a digest is queued ahead of its time
+                ).one()
+        except Exception as exc:
+            return False, f"database read failed: {type(exc).__name__}"
+        if oldest is not None:
+            if oldest.tzinfo is None:
+                oldest = oldest.replace(tzinfo=now.tzinfo)
+            age = now - oldest
+            if age > max_pending:
+                minutes = int(age.total_seconds() // 60)
+                return False, f"outbox stuck: oldest pending e-mail is {minutes} min old"
+        return True, "ok"
 
     # --- audit ---------------------------------------------------------------------------
     def audit(self, actor: str, action: str, target: str = "") -> None:

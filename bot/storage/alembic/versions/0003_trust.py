@@ -1,4 +1,4 @@
-"""trust: address verification codes for copies
+"""trust: address verification codes for copies, the health probe
 
 Revision ID: 0003_trust
 Revises: 0001
@@ -36,8 +36,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_address_verification_address'), ['address'], unique=False)
         batch_op.create_index(batch_op.f('ix_address_verification_user_id'), ['user_id'], unique=False)
 
+    op.create_table('health_probe',
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('at', bot.storage.models.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('name')
+    )
+
 
 def downgrade() -> None:
+    op.drop_table('health_probe')
     with op.batch_alter_table('address_verification', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_address_verification_user_id'))
         batch_op.drop_index(batch_op.f('ix_address_verification_address'))
