@@ -71,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(
         "WARNING" if quiet else settings.log_level,
         secrets=[settings.telegram_bot_token, settings.smtp_password, settings.webhook_secret],
+        allowed=[settings.mail_from, settings.ars_mailbox, settings.alert_email],
     )
     if args.command == "migrate":
         from bot.storage.migrations import upgrade

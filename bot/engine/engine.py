@@ -55,6 +55,12 @@ class DialogueEngine:
     def handle(self, incoming: Incoming) -> list[Reply]:
         """Handle one user event in one transaction and return what to send back."""
         replies = self._turn(incoming)
+        log.debug(
+            "turn of user %s: a %s in, %d replies out",
+            incoming.user_id,
+            incoming.kind,
+            len(replies),
+        )
         return [self._rendered(reply) for reply in replies]
 
     def _rendered(self, reply: Reply) -> Reply:

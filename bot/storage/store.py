@@ -47,7 +47,9 @@ def make_engine(database_url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            database_url, connect_args={"check_same_thread": False, "timeout": 30}
+            database_url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            hide_parameters=True,  # errors and logs never show the values (users' answers)
         )
 
         @event.listens_for(engine, "connect")
@@ -68,7 +70,9 @@ def make_engine(database_url: str) -> Engine:
     url = database_url
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True
+    )
 
 
 CONVERSATION = Conversation.__table__  # type: ignore[attr-defined]
