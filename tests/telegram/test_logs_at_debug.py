@@ -15,8 +15,11 @@ import yaml
 
 from bot.config import ROOT
 from tests.support.botapi import BotApiServer
-from tests.telegram.conftest import TOKEN, botapi  # noqa: F401
-from tests.telegram.test_e2e import BotProcess, Sink, joined, press, say, smtp  # noqa: F401
+from tests.telegram import test_e2e
+from tests.telegram.conftest import TOKEN
+from tests.telegram.test_e2e import BotProcess, Sink, joined, press, say
+
+smtp = test_e2e.smtp  # the aiosmtpd sink fixture
 
 pytestmark = pytest.mark.slow
 
