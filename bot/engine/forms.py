@@ -28,6 +28,7 @@ from transitions import Machine
 from bot.engine.messages import Button, Document, Incoming, Kind, Reply, split_lines
 from bot.engine.validators import Invalid, Rules, Valid, get_validator
 
+NOTICE_PLACEHOLDER = re.compile(r"\{notice\.(\w+)\}")  # configured durations and contacts
 CODE_LIKE = re.compile(r"[0-9][0-9 ]{3,10}[0-9]")  # a verification code typed at the review
 ARS_CONTACT_TEXT = "Ronan Derieux, 02 22 06 73 54, ronan.derieux@ars.sante.fr"
 
@@ -1194,9 +1195,15 @@ class FormFlow:
         step, sub = self._current(data)
         state = data["step"]
         if step.kind == "consent":
+            from bot.privacy import notice_values
+
+            values = notice_values(ctx.settings)
+            prompt = NOTICE_PLACEHOLDER.sub(
+                lambda m: values.get(m.group(1), m.group(0)), step.prompt
+            )
             return [
                 Reply(
-                    step.prompt,
+                    prompt,
                     [
                         [Button(step.text("accept"), self._payload(data, "yes"))],
                         [Button(step.text("refuse"), self._payload(data, "no"))],

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, event, func, insert, update
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Engine
@@ -81,6 +82,7 @@ CONVERSATION_COLUMNS = [c.name for c in CONVERSATION.columns]
 SELECT_CONVERSATION = sa_select(CONVERSATION).where(CONVERSATION.c.user_id == bindparam("uid"))
 SELECT_CONVERSATION_FOR_UPDATE = SELECT_CONVERSATION.with_for_update()
 INSERT_CONVERSATION = insert(CONVERSATION)
+DELETE_CONVERSATION = sa_delete(CONVERSATION).where(CONVERSATION.c.user_id == bindparam("uid"))
 ENSURE_CONVERSATION_PG = pg_insert(CONVERSATION).on_conflict_do_nothing(index_elements=["user_id"])
 UPDATE_CONVERSATION = (
     update(CONVERSATION)
@@ -102,6 +104,11 @@ class Turn:
         self.conversation = conversation
         self.store = store
         self._session: Session | None = None
+        self.erased = False
+
+    def erase(self) -> None:
+        """Delete the conversation row at the end of the turn instead of saving it (/supprimer)."""
+        self.erased = True
 
     @property
     def session(self) -> Session:
@@ -176,6 +183,10 @@ class Store:
                 yield turn
                 if turn._session is not None:
                     turn._session.flush()
+                if turn.erased:
+                    if not is_new:
+                        connection.execute(DELETE_CONVERSATION, {"uid": user_id})
+                    return
                 conv.version += 1
                 conv.updated_at = self.clock()
                 values = {name: getattr(conv, name) for name in CONVERSATION_COLUMNS}
