@@ -59,6 +59,67 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; operator mistakes end with a French sentence, never a traceback."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a broken pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # `python -m bot responses | head`: the reader left; end quietly (the audit row of a
+        # staff read is committed before anything is printed)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        message = operator_message(exc)
+        if message is None:
+            raise
+        sys.stderr.write(message + "\n")
+        return 4
+
+
+def operator_message(exc: BaseException) -> str | None:
+    """A French explanation for the errors an operator causes and can fix, else None."""
+    import errno
+
+    from sqlalchemy.exc import OperationalError
+
+    if isinstance(exc, OperationalError):
+        text = str(exc.orig) if exc.orig is not None else str(exc)
+        low = text.lower()
+        if "readonly" in low or "read-only" in low or "read only" in low:
+            return (
+                "La base de données est en lecture seule : le bot ne peut rien y écrire. "
+                "Vérifiez les droits du fichier de la base et de son dossier (ou du rôle "
+                "PostgreSQL), puis relancez."
+            )
+        if "disk is full" in low or "no space" in low or "disk full" in low:
+            return "Le disque de la base de données est plein : libérez de la place, puis relancez."
+        if "unable to open" in low:
+            return (
+                "Impossible d'ouvrir la base de données : vérifiez DATABASE_URL et les droits "
+                "du dossier qui la contient."
+            )
+        if "connection" in low or "could not connect" in low or "timeout" in low:
+            return (
+                "Impossible de joindre la base de données : vérifiez DATABASE_URL et que "
+                "PostgreSQL est démarré."
+            )
+        return f"La base de données a refusé l'opération ({text.splitlines()[0][:200]})."
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        if exc.errno == errno.ENOSPC:
+            return f"Le disque est plein{where} : libérez de la place, puis relancez."
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return f"Droits insuffisants ou disque en lecture seule{where} : vérifiez les droits."
+        if exc.errno in (errno.EISDIR, errno.ENOTDIR, errno.ENOENT):
+            return f"Chemin invalide{where} : {exc.strerror}."
+    return None
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "ask":
         return _ask(args)

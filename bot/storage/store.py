@@ -9,6 +9,7 @@ whatever a turn writes (answers, a submission and its e-mail job) commits togeth
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,12 +42,21 @@ class ConversationLocked(RuntimeError):
     """Raised when a conversation row could not be locked in time."""
 
 
+def _private_database_file(path: Path) -> None:
+    """Create a new SQLite file readable by its owner only (0600; SQLite gives its -wal and
+    -shm files the same mode), in a directory created 0700."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def make_engine(database_url: str) -> Engine:
     """Create an SQLAlchemy engine with the settings each backend needs for safe turns."""
     if database_url.startswith("sqlite"):
-        path = database_url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = database_url.split("///", 1)[-1].split("?", 1)[0]
+        if path and path != ":memory:" and "///" in database_url:
+            _private_database_file(Path(path))
         engine = create_engine(
             database_url,
             connect_args={"check_same_thread": False, "timeout": 30},
