@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = 8443
     webhook_secret: str = ""
+    # Reverse proxies whose X-Real-IP / X-Forwarded-For are believed (nginx: 127.0.0.1);
+    # from anyone else the client address is the socket's
+    webhook_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     database_url: str = f"sqlite:///{ROOT / 'data' / 'bot.sqlite3'}"
 
@@ -66,6 +69,13 @@ class Settings(BaseSettings):
     submission_retention_days: int = 365  # submitted responses, their e-mails and files
 
     log_level: str = "INFO"
+
+    @field_validator("webhook_trusted_proxies", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.replace(";", ",").split(",") if v.strip()]
+        return value
 
     @field_validator("ars_staff_ids", mode="before")
     @classmethod

@@ -748,11 +748,21 @@ async def _start_webhook(application: Application, settings: Settings) -> Any:  
             (
                 _tornado_path(path),
                 _WebhookHandler,
-                {"bot_application": application, "secret": secret, "frontend": frontend},
+                {
+                    "bot_application": application,
+                    "secret": secret,
+                    "frontend": frontend,
+                    "trusted_proxies": frozenset(settings.webhook_trusted_proxies),
+                },
             ),
         ]
     )
-    server = tornado.httpserver.HTTPServer(web_app, xheaders=True)
+    # Telegram's updates are a few KiB: a larger body is refused by tornado from its
+    # Content-Length (or as it streams), before it is read and before the secret is checked.
+    # xheaders off: the client address is the socket's unless the peer is a trusted proxy.
+    server = tornado.httpserver.HTTPServer(
+        web_app, xheaders=False, max_body_size=MAX_WEBHOOK_BODY, max_buffer_size=MAX_WEBHOOK_BODY
+    )
     server.listen(settings.webhook_port, settings.webhook_listen)
     await application.bot.set_webhook(
         settings.webhook_url,
@@ -791,6 +801,7 @@ def _health(frontend: TelegramFrontend) -> tuple[bool, str]:
 
 
 RETENTION_EVERY = 600.0  # seconds between two passes of the draft retention policy
+MAX_WEBHOOK_BODY = 1024 * 1024  # 1 MiB
 WEBHOOK_ANSWER_WITHIN = 45.0  # seconds a webhook request waits for its turn before answering
 
 
@@ -805,17 +816,26 @@ def _handlers() -> tuple[type, type]:
             bot_application: Application,  # type: ignore[type-arg]
             secret: str,
             frontend: TelegramFrontend | None = None,
+            trusted_proxies: frozenset[str] = frozenset(),
         ) -> None:
             self.application_ = bot_application
             self.secret = secret
             self.frontend = frontend
+            self.trusted_proxies = trusted_proxies
+
+        def client_ip(self) -> str:
+            """The socket's peer; a proxy's X-Real-IP / X-Forwarded-For only from a trusted one."""
+            peer = str(self.request.remote_ip)
+            if peer not in self.trusted_proxies:
+                return peer
+            real = self.request.headers.get("X-Real-IP", "").strip()
+            forwarded = self.request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+            return real or forwarded or peer
 
         async def post(self) -> None:
             given = self.request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
             if not hmac.compare_digest(given.encode(), self.secret.encode()):
-                log.warning(
-                    "webhook call with a wrong secret token from %s", self.request.remote_ip
-                )
+                log.warning("webhook call with a wrong secret token from %s", self.client_ip())
                 self.set_status(403)
                 self.finish("forbidden")
                 return
