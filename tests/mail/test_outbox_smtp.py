@@ -95,7 +95,7 @@ async def test_ars_mail_arrives_complete_and_parses_back(
         attachments[f"fiche-{sub.reference}-Lannion-Tregor-Communaute.pdf"].get_content()
     )
     for expected in [
-        "APPEL A MANIFESTATION D'INTERET",
+        "APPEL À MANIFESTATION D'INTÉRÊT",
         "Communauté Professionnelle Territoriale de Santé (CPTS)",
         "ARS Bretagne",
         sub.reference,

@@ -78,9 +78,12 @@ async def test_a_forged_forwarded_for_is_not_logged_as_the_client(
 ) -> None:
     headers = {"X-Telegram-Bot-Api-Secret-Token": "wrong", "X-Forwarded-For": "203.0.113.9"}
     with caplog.at_level(logging.WARNING, logger="bot.adapters.telegram"):
-        async with aiohttp.ClientSession() as session, session.post(
-            f"http://127.0.0.1:{webhook_port}/tg/hook", json={}, headers=headers
-        ) as response:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"http://127.0.0.1:{webhook_port}/tg/hook", json={}, headers=headers
+            ) as response,
+        ):
             assert response.status == 403
     [line] = [r.getMessage() for r in caplog.records if "wrong secret" in r.getMessage()]
     assert line.endswith("127.0.0.1") and "203.0.113.9" not in line
@@ -91,9 +94,12 @@ async def test_a_trusted_proxy_passes_on_the_client_address(
 ) -> None:
     headers = {"X-Telegram-Bot-Api-Secret-Token": "wrong", "X-Real-IP": "203.0.113.9"}
     with caplog.at_level(logging.WARNING, logger="bot.adapters.telegram"):
-        async with aiohttp.ClientSession() as session, session.post(
-            f"http://127.0.0.1:{proxied_port}/tg/hook", json={}, headers=headers
-        ) as response:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"http://127.0.0.1:{proxied_port}/tg/hook", json={}, headers=headers
+            ) as response,
+        ):
             assert response.status == 403
     [line] = [r.getMessage() for r in caplog.records if "wrong secret" in r.getMessage()]
     assert line.endswith("203.0.113.9")
