@@ -52,6 +52,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.qa_bench
 	$(PY) -m benchmarks.form_bench
+	$(PY) -m benchmarks.submit_bench
 	$(PY) -m benchmarks.export_bench
 	$(PY) -m benchmarks.telegram_bench --rounds 3
 	$(PY) -m benchmarks.load_bench --users 200 --db both

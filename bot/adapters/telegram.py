@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import json
 import logging
@@ -128,7 +129,19 @@ class TelegramFrontend:
         """Run one engine turn in a worker thread (the engine is synchronous and uses the DB)."""
         loop = asyncio.get_running_loop()
         self.turns += 1
-        return await loop.run_in_executor(self.executor, self.app.engine.handle, incoming)
+        replies = await loop.run_in_executor(
+            self.executor,
+            functools.partial(self.app.engine.handle, render_documents=False),
+            incoming,
+        )
+        for i, reply in enumerate(replies):
+            if reply.document is not None and reply.document.render is not None:
+                # the PDF fiche: rendered by the renderer process, waited for outside the turn
+                # threads, so a burst of submissions never holds the other users' turns
+                replies[i] = await loop.run_in_executor(
+                    None, self.app.engine.render_document, reply
+                )
+        return replies
 
     @property
     def bot_link(self) -> str:
@@ -144,6 +157,9 @@ class TelegramFrontend:
         except TelegramError:
             log.exception("could not set the command menu")
         self._stop = asyncio.Event()
+        from bot.mail.pdfproc import warm
+
+        warm()  # the PDF renderer process starts now, not on the first response
         self._tasks.append(asyncio.create_task(self._notices_loop(application), name="notices"))
         worker = _start_outbox_worker(self.app, self._stop)
         if worker is not None:

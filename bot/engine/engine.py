@@ -52,8 +52,12 @@ class DialogueEngine:
     clock: Callable[[], datetime] | None = None
 
     # ------------------------------------------------------------------ entry point
-    def handle(self, incoming: Incoming) -> list[Reply]:
-        """Handle one user event in one transaction and return what to send back."""
+    def handle(self, incoming: Incoming, render_documents: bool = True) -> list[Reply]:
+        """Handle one user event in one transaction and return what to send back.
+
+        With `render_documents=False` a document made after the commit (the PDF fiche) keeps
+        its `render` callable: the caller renders it off the turn's thread (`render_document`).
+        """
         replies = self._turn(incoming)
         log.debug(
             "turn of user %s: a %s in, %d replies out",
@@ -61,7 +65,13 @@ class DialogueEngine:
             incoming.kind,
             len(replies),
         )
+        if not render_documents:
+            return replies
         return [self._rendered(reply) for reply in replies]
+
+    def render_document(self, reply: Reply) -> Reply:
+        """Render a reply's deferred document (the adapter calls it outside the turn's thread)."""
+        return self._rendered(reply)
 
     def _rendered(self, reply: Reply) -> Reply:
         """Make a document's content now that the turn has committed (outside the lock)."""

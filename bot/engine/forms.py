@@ -1601,14 +1601,14 @@ def enqueue_mail(ctx: TurnContext, submission: Any) -> list[Any]:
 
 def fiche_document(submission: Any) -> list[Reply]:
     """The filled fiche as PDF for the respondent, rendered once the submission has committed."""
-    from bot.mail.pdf import render_fiche_pdf
+    from bot.mail.pdfproc import render_pdf
 
     document = Document(
         filename=f"{submission.reference}.pdf",
         content=b"",
         mime_type="application/pdf",
         caption=f"Votre fiche AMI {submission.reference}",
-        render=lambda: render_fiche_pdf(submission),
+        render=lambda: render_pdf(submission),  # in the renderer process, after the commit
     )
     return [
         Reply(

@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from bot.config import Settings
 from bot.mail import fiche as F
 from bot.mail.outbox import KIND_ARS, KIND_COPY, valid_address
-from bot.mail.pdf import render_fiche_pdf
+from bot.mail.pdfproc import render_pdf
 from bot.staff.overlaps import Overlap
 from bot.storage.models import Submission
 
@@ -170,7 +170,7 @@ def build_submission_message(
     where = fiche.territory or fiche.first_commune
     pdf_name = safe_filename(f"fiche-{submission.reference}-{where}.pdf", "fiche-AMI")
     msg.add_attachment(
-        render_fiche_pdf(submission), maintype="application", subtype="pdf", filename=pdf_name
+        render_pdf(submission), maintype="application", subtype="pdf", filename=pdf_name
     )
     msg.add_attachment(
         submission_json(submission),

@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 from bot.engine.messages import Document, Reply, split_lines
 from bot.mail import fiche as F
 from bot.mail.outbox import KIND_ARS, KIND_DIGEST
-from bot.mail.pdf import render_fiche_pdf
+from bot.mail.pdfproc import render_pdf
 from bot.mail.render import safe_filename
 from bot.staff.export import export_csv, export_json, export_xlsx
 from bot.staff.overlaps import OverlapIndex, normalise, place_key
@@ -326,7 +326,7 @@ def staff_commands(app: App) -> dict[str, StaffCommand]:
                     "La fiche remplie :",
                     document=Document(
                         filename=safe_filename(f"fiche-{sub.reference}-{where}.pdf"),
-                        content=render_fiche_pdf(sub),
+                        content=render_pdf(sub),
                         mime_type="application/pdf",
                         caption=f"Fiche {sub.reference}",
                     ),

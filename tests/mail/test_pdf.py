@@ -70,3 +70,41 @@ def test_file_names_transliterate_instead_of_dropping_letters() -> None:
     )
     assert safe_filename("Lannion-Trégor Communauté.pdf") == "Lannion-Tregor-Communaute.pdf"
     assert safe_filename("Æsculape Straße ØLŁ.pdf") == "AEsculape-Strasse-OLL.pdf"
+
+
+def test_the_fiche_is_rendered_in_another_process_once_per_response() -> None:
+    import os
+
+    from bot.mail import pdfproc
+
+    first = make()
+    content = pdfproc.render_pdf(first)
+    assert content.startswith(b"%PDF")
+    renderer_pid = pdfproc._get_pool().submit(os.getpid).result(timeout=60)
+    assert renderer_pid != os.getpid()
+    assert pdfproc.render_pdf(first) is content  # the ARS e-mail reuses the chat's PDF
+    # the same reference with other answers (an id reused after an erasure) is rendered anew
+    other = make(actors=[{"name": "Autre équipe", "profession": "kiné", "commune": "Brest"}])
+    assert "Autre équipe" in "\n".join(lines(pdfproc.render_pdf(other)))
+
+
+def test_a_turn_can_leave_the_fiche_to_be_rendered_outside_it(app) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import Chat
+    from tests.forms.walk import fill_to_review
+
+    chat = Chat(app, user_id=77)
+    personas = {
+        "actors": [{"name": "Dr Anne Le Goff", "profession": "médecin", "commune": "Morlaix", "practice": "MSP"}],
+        "referents": [{"name": "Anne Le Goff", "function": "médecin", "email": "anne@example.org", "phone": "06 12 34 56 78"}],
+        "objectives": ["reflection"], "context": "Un projet de santé pour le pays de Morlaix, avec les pharmacies.",
+        "territory": "Morlaix Communauté", "calendar": "avant fin mars",
+    }  # fmt: skip
+    fill_to_review(chat, personas)
+    from bot.engine.messages import Incoming, Kind
+
+    send = next(b.payload for b in chat.buttons if "Envoyer" in b.label)
+    replies = app.engine.handle(Incoming(77, Kind.CHOICE, send), render_documents=False)
+    [deferred] = [r for r in replies if r.document is not None]
+    assert deferred.document.content == b"" and deferred.document.render is not None
+    rendered = app.engine.render_document(deferred)
+    assert rendered.document is not None and rendered.document.content.startswith(b"%PDF")
