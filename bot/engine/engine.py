@@ -423,8 +423,7 @@ class DialogueEngine:
         )
         return [
             Reply(
-                "Voici toutes les données que je conserve sur vous : lisibles (texte) et "
-                "réutilisables (JSON).",
+                "Voici toutes les données que je conserve sur vous, lisibles (fichier texte).",
                 document=Document(
                     filename="mes-donnees.txt",
                     content=text.encode("utf-8"),
@@ -433,7 +432,7 @@ class DialogueEngine:
                 ),
             ),
             Reply(
-                "",
+                "Les mêmes données au format JSON, réutilisable par un programme.",
                 document=Document(
                     filename="mes-donnees.json",
                     content=json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8"),
