@@ -5,14 +5,33 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+LOCK   := requirements.lock
+# uv only resolves (make lock); installing is plain pip, hashes required
+UV_SPEC := uv>=0.5,<1
 
-.PHONY: run test lint format bench diagrams migrate clean
+.PHONY: run test lint format bench diagrams migrate clean lock
 
-$(STAMP): pyproject.toml
+# Every dependency (runtime and dev) comes from the lock file, each checked against its hash;
+# then the project itself, without dependencies.
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
+	@$(PY) -m pip check >/dev/null || { $(PY) -m pip check; \
+		echo "$(LOCK) does not match pyproject.toml: run 'make lock' and commit it."; exit 1; }
 	touch $(STAMP)
+
+# Regenerate the lock file from pyproject.toml (runtime + the `dev` extra), for Python 3.11 on
+# Linux x86_64 whatever the machine running it; keeps versions already locked unless
+# UPGRADE=1 (then the newest allowed). Needs network access to the package index.
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet '$(UV_SPEC)'
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+		--custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade,) -o $(LOCK)
+	@echo "$(LOCK) regenerated: commit it with pyproject.toml."
 
 run: $(STAMP)
 	$(PY) -m bot migrate
@@ -33,6 +52,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.qa_bench
 	$(PY) -m benchmarks.form_bench
+	$(PY) -m benchmarks.submit_bench
 	$(PY) -m benchmarks.export_bench
 	$(PY) -m benchmarks.territory_bench
 	$(PY) -m benchmarks.telegram_bench --rounds 3

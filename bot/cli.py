@@ -6,6 +6,7 @@ Imports are lazy so that `ask` starts fast (it loads only the knowledge base).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -19,6 +20,14 @@ et un identifiant se terminant par « bot » ; BotFather vous donne un jeton de 
     TELEGRAM_BOT_TOKEN=123456789:ABC-DEF…
 
 En attendant, voici le bot dans le terminal (les mêmes dialogues, la même base de données).
+"""
+
+
+NO_SMTP = """\
+ATTENTION : aucun serveur de messagerie n'est configuré (variable SMTP_HOST).
+Les réponses ne partiront PAS à l'ARS : chaque e-mail est seulement écrit en fichier .eml dans
+MAIL_OUTBOX_DIR, et les utilisateurs en sont avertis dans leur confirmation. Pour la
+production, renseignez SMTP_HOST (voir docs/mail-and-staff.md).
 """
 
 
@@ -60,6 +69,67 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; operator mistakes end with a French sentence, never a traceback."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a broken pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # `python -m bot responses | head`: the reader left; end quietly (the audit row of a
+        # staff read is committed before anything is printed)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        message = operator_message(exc)
+        if message is None:
+            raise
+        sys.stderr.write(message + "\n")
+        return 4
+
+
+def operator_message(exc: BaseException) -> str | None:
+    """A French explanation for the errors an operator causes and can fix, else None."""
+    import errno
+
+    from sqlalchemy.exc import OperationalError
+
+    if isinstance(exc, OperationalError):
+        text = str(exc.orig) if exc.orig is not None else str(exc)
+        low = text.lower()
+        if "readonly" in low or "read-only" in low or "read only" in low:
+            return (
+                "La base de données est en lecture seule : le bot ne peut rien y écrire. "
+                "Vérifiez les droits du fichier de la base et de son dossier (ou du rôle "
+                "PostgreSQL), puis relancez."
+            )
+        if "disk is full" in low or "no space" in low or "disk full" in low:
+            return "Le disque de la base de données est plein : libérez de la place, puis relancez."
+        if "unable to open" in low:
+            return (
+                "Impossible d'ouvrir la base de données : vérifiez DATABASE_URL et les droits "
+                "du dossier qui la contient."
+            )
+        if "connection" in low or "could not connect" in low or "timeout" in low:
+            return (
+                "Impossible de joindre la base de données : vérifiez DATABASE_URL et que "
+                "PostgreSQL est démarré."
+            )
+        return f"La base de données a refusé l'opération ({text.splitlines()[0][:200]})."
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        if exc.errno == errno.ENOSPC:
+            return f"Le disque est plein{where} : libérez de la place, puis relancez."
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return f"Droits insuffisants ou disque en lecture seule{where} : vérifiez les droits."
+        if exc.errno in (errno.EISDIR, errno.ENOTDIR, errno.ENOENT):
+            return f"Chemin invalide{where} : {exc.strerror}."
+    return None
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "ask":
         return _ask(args)
@@ -74,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(
         "WARNING" if quiet else settings.log_level,
         secrets=[settings.telegram_bot_token, settings.smtp_password, settings.webhook_secret],
+        allowed=[settings.mail_from, settings.ars_mailbox, settings.alert_email],
     )
     if args.command == "migrate":
         from bot.storage.migrations import upgrade
@@ -81,10 +152,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         upgrade(settings.database_url)
         print("Base de données à jour.")
         return 0
+    from bot.mail.transport import ConfigurationError, validate_mail_settings
     from bot.storage.migrations import DatabaseNotMigrated
 
     try:
+        if args.command in ("run", "chat", "worker"):
+            validate_mail_settings(settings)
         return _dispatch(settings, args)
+    except ConfigurationError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
     except DatabaseNotMigrated as exc:
         sys.stderr.write(f"{exc}\n")
         return 3
@@ -97,6 +174,9 @@ def _dispatch(settings: object, args: argparse.Namespace) -> int:
         if not settings.telegram_bot_token:  # type: ignore[attr-defined]
             sys.stderr.write(NO_TOKEN + "\n")
             return _chat(settings, 1)
+        if not settings.smtp_host:  # type: ignore[attr-defined]
+            sys.stderr.write(NO_SMTP + "\n")
+            logging.getLogger("bot").warning("no SMTP_HOST: e-mails are only written as .eml files")
         from bot.adapters.telegram import run_telegram
 
         return run_telegram(settings, webhook=args.webhook)

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = 8443
     webhook_secret: str = ""
+    # Reverse proxies whose X-Real-IP / X-Forwarded-For are believed (nginx: 127.0.0.1);
+    # from anyone else the client address is the socket's
+    webhook_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     database_url: str = f"sqlite:///{ROOT / 'data' / 'bot.sqlite3'}"
 
@@ -50,7 +53,29 @@ class Settings(BaseSettings):
     flood_messages: int = 20  # per user…
     flood_seconds: float = 10.0  # …in this window before a polite notice
 
+    # Trust: copies only to proven addresses, limits over 24 h (bot/trust.py)
+    submissions_per_day: int = 3  # responses one user may send in 24 h
+    copies_per_day: int = 3  # copies one address may receive in 24 h
+    copy_codes_per_day: int = 5  # verification codes per user, and per address, in 24 h
+    copy_code_minutes: int = 15  # a code's validity
+    copy_code_attempts: int = 5  # tries per code
+
+    # Failures reach people: permanent e-mail failures are e-mailed here (and told to staff)
+    alert_email: str = ""
+    healthz_outbox_max_minutes: int = 60  # /healthz fails when a pending e-mail is older
+
+    # Privacy notice and retention
+    dpo_contact: str = ""  # the ARS's data protection officer (address shown in the notice)
+    submission_retention_days: int = 365  # submitted responses, their e-mails and files
+
     log_level: str = "INFO"
+
+    @field_validator("webhook_trusted_proxies", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.replace(";", ",").split(",") if v.strip()]
+        return value
 
     @field_validator("ars_staff_ids", mode="before")
     @classmethod

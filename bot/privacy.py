@@ -6,15 +6,26 @@ Nothing is scheduled in memory: what is due is computed from `conversation.updat
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
+from sqlalchemy import delete
 from sqlalchemy.orm.attributes import flag_modified
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from bot.config import Settings
 from bot.engine.engine import AMI_FLOW
-from bot.storage.models import Conversation, UserNotice
+from bot.storage.models import (
+    AddressVerification,
+    Conversation,
+    OutboxJob,
+    OutboxStatus,
+    Submission,
+    UserNotice,
+)
 from bot.storage.store import Store
 
 REMINDER = (
@@ -32,6 +43,7 @@ ERASED = (
 class RetentionReport:
     reminded: int
     erased: int
+    purged: int = 0  # submitted responses past SUBMISSION_RETENTION_DAYS
 
 
 def _has_data(conv: Conversation) -> bool:
@@ -91,4 +103,243 @@ def apply_retention(
                     )
                 )
                 reminded += 1
-    return RetentionReport(reminded=reminded, erased=erased)
+    purged = purge_submissions(store, settings, now)
+    return RetentionReport(reminded=reminded, erased=erased, purged=purged)
+
+
+# =========================================================================== the user's rights
+DPO_DEFAULT = (
+    "Délégué à la protection des données, ARS Bretagne, 6 place des Colombes, CS 14253, "
+    "35042 Rennes Cedex"
+)
+KIND_LABELS = {
+    "ars": "votre réponse, au secrétariat de l'ARS Bretagne",
+    "copy": "la copie de votre réponse",
+    "verify": "un code de vérification",
+}
+STATUS_LABELS = {"pending": "en attente d'envoi", "sent": "envoyé", "failed": "en échec"}
+
+
+def dpo(settings: Settings) -> str:
+    return settings.dpo_contact.strip() or DPO_DEFAULT
+
+
+def notice_values(settings: Settings) -> dict[str, str]:
+    """The values the privacy notice shows: configured durations and contacts, never fixed."""
+    return {
+        "draft_days": str(settings.draft_retention_days),
+        "reminder_days": str(settings.draft_reminder_days),
+        "retention_days": str(settings.submission_retention_days),
+        "dpo": dpo(settings),
+        "mailbox": settings.ars_mailbox,
+    }
+
+
+def _verification_ids(session: Session, user_id: int) -> list[int]:
+    stmt = select(AddressVerification.id).where(AddressVerification.user_id == user_id)
+    return [i for i in session.exec(stmt) if i is not None]
+
+
+def _code_jobs(session: Session, verification_ids: list[int]) -> list[OutboxJob]:
+    jobs: list[OutboxJob] = []
+    for vid in verification_ids:
+        stmt = select(OutboxJob).where(OutboxJob.message_id.like(f"<code-{vid}.%"))  # type: ignore[attr-defined]
+        jobs += list(session.exec(stmt))
+    return jobs
+
+
+def remove_mail_files(settings: Settings, reference: str) -> None:
+    """The `.eml` files of a response (demo mode without SMTP), if any."""
+    directory = Path(settings.mail_outbox_dir)
+    if not reference or not directory.is_dir():
+        return
+    for path in directory.glob(f"{reference}-*.eml"):
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+@dataclass(frozen=True)
+class Erasure:
+    kept: list[str]  # references the ARS has received (it holds them now)
+    erased_submissions: list[str]  # references erased before reaching the ARS
+
+
+def erase_user(session: Session, settings: Settings, user_id: int) -> Erasure:
+    """Erase everything about the user that the ARS has not received (in the caller's turn).
+
+    Kept: submissions whose e-mail the ARS mailbox accepted, with their e-mail records. Erased:
+    notices, address verifications and their code e-mails, and every submission not yet
+    received by the ARS together with its e-mail jobs (they will not be sent) and files.
+    The conversation row itself is deleted by the turn (`Turn.erase`).
+    """
+    kept: list[str] = []
+    erased: list[str] = []
+    for sub in session.exec(select(Submission).where(Submission.user_id == user_id)):
+        jobs = list(session.exec(select(OutboxJob).where(OutboxJob.submission_id == sub.id)))
+        if any(j.kind == "ars" and j.status == OutboxStatus.SENT for j in jobs):
+            kept.append(sub.reference)
+            continue
+        for job in jobs:
+            session.delete(job)
+        session.flush()
+        erased.append(sub.reference)
+        remove_mail_files(settings, sub.reference)
+        session.delete(sub)
+    vids = _verification_ids(session, user_id)
+    for job in _code_jobs(session, vids):
+        session.delete(job)
+    session.flush()
+    session.exec(delete(AddressVerification).where(AddressVerification.user_id == user_id))  # type: ignore[call-overload]
+    session.exec(delete(UserNotice).where(UserNotice.user_id == user_id))  # type: ignore[call-overload]
+    session.flush()
+    return Erasure(kept=kept, erased_submissions=erased)
+
+
+def _when(value: datetime | None) -> str:
+    from bot.mail.fiche import french_date
+
+    return french_date(value) if value else "—"
+
+
+def my_data(
+    session: Session,
+    settings: Settings,
+    user_id: int,
+    conversation: Conversation,
+    draft_text: str | None,
+) -> tuple[str, dict[str, Any]]:
+    """Everything held about the user: a readable French text and the same as plain JSON."""
+    from bot.mail.fiche import build_fiche
+
+    lines = [
+        "VOS DONNÉES — bot AMI CPTS de l'ARS Bretagne",
+        f"Établi le {_when(datetime.now(UTC))}.",
+        "",
+        f"Identifiant Telegram : {user_id}",
+        f"Accord à l'information sur vos données : {_when(conversation.consent_at)}",
+        f"Première conversation : {_when(conversation.created_at)} ; "
+        f"dernière activité : {_when(conversation.updated_at)}",
+        "",
+        "== Réponse en cours (brouillon) ==",
+        draft_text or "Aucune.",
+        "",
+        "== Réponses envoyées ==",
+    ]
+    data: dict[str, Any] = {
+        "telegram_user_id": user_id,
+        "consent_at": conversation.consent_at.isoformat() if conversation.consent_at else None,
+        "draft": draft_text,
+        "submissions": [],
+        "emails": [],
+        "notices": [],
+    }
+    subs = list(
+        session.exec(
+            select(Submission).where(Submission.user_id == user_id).order_by(Submission.id)  # type: ignore[arg-type]
+        )
+    )
+    if not subs:
+        lines.append("Aucune.")
+    for sub in subs:
+        fiche = build_fiche(sub)
+        lines += [
+            "",
+            f"Réponse {sub.reference}, envoyée le {fiche.submitted}",
+            "Professionnels / structures :",
+            *(f"  • {fiche.actor_line(a)}" for a in fiche.actors),
+            "Référent(s) :",
+            *(f"  • {fiche.referent_line(r)}" for r in fiche.referents),
+            "Objectifs attendus :",
+            *(f"  {'☒' if on else '☐'} {label}" for on, label in fiche.objectives),
+            f"Contexte : {fiche.context}",
+            f"Territoire de projet : {fiche.territory or '(non renseigné)'}",
+            f"Calendrier : {fiche.calendar}",
+        ]
+        data["submissions"].append(
+            {"reference": sub.reference, "created_at": sub.created_at.isoformat(), **sub.answers}
+        )
+    jobs = [
+        j
+        for j in session.exec(select(OutboxJob).order_by(OutboxJob.id))  # type: ignore[arg-type]
+        if j.submission_id in {s.id for s in subs}
+    ]
+    jobs += _code_jobs(session, _verification_ids(session, user_id))
+    lines += ["", "== E-mails envoyés à votre sujet =="]
+    if not jobs:
+        lines.append("Aucun.")
+    for job in jobs:
+        what = KIND_LABELS.get(job.kind, job.kind)
+        status = STATUS_LABELS.get(job.status, job.status)
+        when = f", le {_when(job.sent_at)}" if job.sent_at else ""
+        lines.append(f"• {what} → {job.recipient} : {status}{when}")
+        data["emails"].append(
+            {
+                "kind": job.kind,
+                "recipient": job.recipient,
+                "status": job.status,
+                "sent_at": job.sent_at.isoformat() if job.sent_at else None,
+            }
+        )
+    verified = session.exec(
+        select(AddressVerification)
+        .where(AddressVerification.user_id == user_id)
+        .where(AddressVerification.verified_at.is_not(None))  # type: ignore[union-attr]
+    )
+    addresses = sorted({v.address for v in verified})
+    lines += ["", "== Adresses vérifiées pour recevoir une copie =="]
+    lines += [f"• {a}" for a in addresses] or ["Aucune."]
+    notices = list(
+        session.exec(
+            select(UserNotice).where(UserNotice.user_id == user_id).order_by(UserNotice.id)  # type: ignore[arg-type]
+        )
+    )
+    lines += ["", "== Messages que le bot vous a envoyés de lui-même =="]
+    lines += [f"• {_when(n.created_at)} : {n.text}" for n in notices] or ["Aucun."]
+    data["notices"] = [{"created_at": n.created_at.isoformat(), "text": n.text} for n in notices]
+    lines += [
+        "",
+        "== Conservation et contacts ==",
+        f"Brouillon : effacé après {settings.draft_retention_days} jours sans activité. "
+        f"Réponses envoyées : effacées de ce bot après {settings.submission_retention_days} "
+        "jours ; l'ARS Bretagne conserve ce qu'elle a reçu le temps du traitement de l'AMI.",
+        f"Délégué à la protection des données : {dpo(settings)}.",
+        "Réclamation : Commission nationale de l'informatique et des libertés (CNIL), www.cnil.fr.",
+    ]
+    return "\n".join(lines) + "\n", data
+
+
+# =========================================================================== retention of responses
+def purge_submissions(store: Store, settings: Settings, now: datetime | None = None) -> int:
+    """Erase submitted responses older than SUBMISSION_RETENTION_DAYS, their e-mails and files.
+
+    Also erases what only served them: address verifications and code e-mails, and notices
+    already delivered, once older than DRAFT_RETENTION_DAYS.
+    """
+    now = now or store.clock()
+    before = now - timedelta(days=settings.submission_retention_days)
+    short = now - timedelta(days=settings.draft_retention_days)
+    purged = 0
+    with store.unit() as session:
+        old = session.exec(select(Submission).where(Submission.created_at < before))  # type: ignore[operator]
+        for sub in list(old):
+            session.exec(delete(OutboxJob).where(OutboxJob.submission_id == sub.id))  # type: ignore[call-overload]
+            session.flush()
+            remove_mail_files(settings, sub.reference)
+            session.delete(sub)
+            purged += 1
+        stale = list(
+            session.exec(
+                select(AddressVerification).where(AddressVerification.created_at < short)  # type: ignore[operator]
+            )
+        )
+        for job in _code_jobs(session, [v.id for v in stale if v.id is not None]):
+            if job.status != OutboxStatus.PENDING:
+                session.delete(job)
+        for row in stale:
+            session.delete(row)
+        session.exec(
+            delete(UserNotice)  # type: ignore[call-overload]
+            .where(UserNotice.delivered_at.is_not(None))  # type: ignore[union-attr]
+            .where(UserNotice.created_at < short)  # type: ignore[operator]
+        )
+    return purged

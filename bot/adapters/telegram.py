@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import json
 import logging
@@ -128,7 +129,19 @@ class TelegramFrontend:
         """Run one engine turn in a worker thread (the engine is synchronous and uses the DB)."""
         loop = asyncio.get_running_loop()
         self.turns += 1
-        return await loop.run_in_executor(self.executor, self.app.engine.handle, incoming)
+        replies = await loop.run_in_executor(
+            self.executor,
+            functools.partial(self.app.engine.handle, render_documents=False),
+            incoming,
+        )
+        for i, reply in enumerate(replies):
+            if reply.document is not None and reply.document.render is not None:
+                # the PDF fiche: rendered by the renderer process, waited for outside the turn
+                # threads, so a burst of submissions never holds the other users' turns
+                replies[i] = await loop.run_in_executor(
+                    None, self.app.engine.render_document, reply
+                )
+        return replies
 
     @property
     def bot_link(self) -> str:
@@ -144,6 +157,9 @@ class TelegramFrontend:
         except TelegramError:
             log.exception("could not set the command menu")
         self._stop = asyncio.Event()
+        from bot.mail.pdfproc import warm
+
+        warm()  # the PDF renderer process starts now, not on the first response
         self._tasks.append(asyncio.create_task(self._notices_loop(application), name="notices"))
         worker = _start_outbox_worker(self.app, self._stop)
         if worker is not None:
@@ -748,11 +764,21 @@ async def _start_webhook(application: Application, settings: Settings) -> Any:  
             (
                 _tornado_path(path),
                 _WebhookHandler,
-                {"bot_application": application, "secret": secret, "frontend": frontend},
+                {
+                    "bot_application": application,
+                    "secret": secret,
+                    "frontend": frontend,
+                    "trusted_proxies": frozenset(settings.webhook_trusted_proxies),
+                },
             ),
         ]
     )
-    server = tornado.httpserver.HTTPServer(web_app, xheaders=True)
+    # Telegram's updates are a few KiB: a larger body is refused by tornado from its
+    # Content-Length (or as it streams), before it is read and before the secret is checked.
+    # xheaders off: the client address is the socket's unless the peer is a trusted proxy.
+    server = tornado.httpserver.HTTPServer(
+        web_app, xheaders=False, max_body_size=MAX_WEBHOOK_BODY, max_buffer_size=MAX_WEBHOOK_BODY
+    )
     server.listen(settings.webhook_port, settings.webhook_listen)
     await application.bot.set_webhook(
         settings.webhook_url,
@@ -776,19 +802,22 @@ def _tornado_path(path: str) -> str:
     return re.escape(path.rstrip("/") or "/") + "/?"
 
 
-def _db_ok(frontend: TelegramFrontend) -> bool:
-    from sqlalchemy import text
+def _health(frontend: TelegramFrontend) -> tuple[bool, str]:
+    """A committed database write and the age of the oldest pending e-mail (see Store.health)."""
+    from datetime import timedelta
 
-    try:
-        with frontend.app.store.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return True
-    except Exception:
-        log.exception("health check: database unreachable")
-        return False
+    settings = frontend.app.settings
+    ok, status = frontend.app.store.health(
+        timedelta(minutes=settings.healthz_outbox_max_minutes),
+        probe=f"healthz:{settings.webhook_port}",
+    )
+    if not ok:
+        log.error("health check failed: %s", status)
+    return ok, status
 
 
 RETENTION_EVERY = 600.0  # seconds between two passes of the draft retention policy
+MAX_WEBHOOK_BODY = 1024 * 1024  # 1 MiB
 WEBHOOK_ANSWER_WITHIN = 45.0  # seconds a webhook request waits for its turn before answering
 
 
@@ -803,17 +832,26 @@ def _handlers() -> tuple[type, type]:
             bot_application: Application,  # type: ignore[type-arg]
             secret: str,
             frontend: TelegramFrontend | None = None,
+            trusted_proxies: frozenset[str] = frozenset(),
         ) -> None:
             self.application_ = bot_application
             self.secret = secret
             self.frontend = frontend
+            self.trusted_proxies = trusted_proxies
+
+        def client_ip(self) -> str:
+            """The socket's peer; a proxy's X-Real-IP / X-Forwarded-For only from a trusted one."""
+            peer = str(self.request.remote_ip)
+            if peer not in self.trusted_proxies:
+                return peer
+            real = self.request.headers.get("X-Real-IP", "").strip()
+            forwarded = self.request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+            return real or forwarded or peer
 
         async def post(self) -> None:
             given = self.request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
             if not hmac.compare_digest(given.encode(), self.secret.encode()):
-                log.warning(
-                    "webhook call with a wrong secret token from %s", self.request.remote_ip
-                )
+                log.warning("webhook call with a wrong secret token from %s", self.client_ip())
                 self.set_status(403)
                 self.finish("forbidden")
                 return
@@ -840,17 +878,17 @@ def _handlers() -> tuple[type, type]:
             self.finish()
 
     class HealthHandler(tornado.web.RequestHandler):
-        """GET /healthz: 200 "ok" when the database answers, 503 otherwise."""
+        """GET /healthz: 200 "ok" when the database takes a write and no e-mail is stuck."""
 
         def initialize(self, frontend: TelegramFrontend) -> None:
             self.frontend = frontend
 
         async def get(self) -> None:
             loop = asyncio.get_running_loop()
-            ok = await loop.run_in_executor(None, _db_ok, self.frontend)
+            ok, status = await loop.run_in_executor(None, _health, self.frontend)
             self.set_status(200 if ok else 503)
             self.set_header("Content-Type", "text/plain; charset=utf-8")
-            self.finish("ok" if ok else "database unreachable")
+            self.finish(status)
 
     return WebhookHandler, HealthHandler
 

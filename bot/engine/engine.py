@@ -54,10 +54,26 @@ class DialogueEngine:
     clock: Callable[[], datetime] | None = None
 
     # ------------------------------------------------------------------ entry point
-    def handle(self, incoming: Incoming) -> list[Reply]:
-        """Handle one user event in one transaction and return what to send back."""
+    def handle(self, incoming: Incoming, render_documents: bool = True) -> list[Reply]:
+        """Handle one user event in one transaction and return what to send back.
+
+        With `render_documents=False` a document made after the commit (the PDF fiche) keeps
+        its `render` callable: the caller renders it off the turn's thread (`render_document`).
+        """
         replies = self._turn(incoming)
+        log.debug(
+            "turn of user %s: a %s in, %d replies out",
+            incoming.user_id,
+            incoming.kind,
+            len(replies),
+        )
+        if not render_documents:
+            return replies
         return [self._rendered(reply) for reply in replies]
+
+    def render_document(self, reply: Reply) -> Reply:
+        """Render a reply's deferred document (the adapter calls it outside the turn's thread)."""
+        return self._rendered(reply)
 
     def _rendered(self, reply: Reply) -> Reply:
         """Make a document's content now that the turn has committed (outside the lock)."""
@@ -163,9 +179,11 @@ class DialogueEngine:
             ctx.conversation.data["_pending"] = "delete"
             return [
                 Reply(
-                    "Voulez-vous vraiment effacer vos données (brouillon et historique de "
-                    "conversation) ? Les réponses déjà transmises à l'ARS Bretagne sont "
-                    "désormais détenues par l'ARS : pour elles, adressez-vous à l'ARS.",
+                    "Voulez-vous vraiment effacer vos données (brouillon, historique de "
+                    "conversation, messages du bot, adresses vérifiées, et les réponses pas "
+                    "encore parvenues à l'ARS, qui ne seraient alors pas envoyées) ? Les "
+                    "réponses déjà reçues par l'ARS Bretagne sont détenues par l'ARS : pour "
+                    "elles, adressez-vous à l'ARS.",
                     self._yes_no_buttons(),
                 )
             ]
@@ -281,18 +299,38 @@ class DialogueEngine:
         if pending == "delete":
             if not yes:
                 return [Reply("Très bien, je ne supprime rien.", self.menu_buttons(ctx))]
-            ctx.conversation.data.clear()
-            ctx.conversation.flow = None
-            ctx.conversation.state = None
-            ctx.conversation.consent_at = None
-            return [
-                Reply(
-                    "C'est fait : votre brouillon et votre historique sont effacés. Les réponses "
-                    "déjà transmises à l'ARS Bretagne restent détenues par l'ARS.",
-                    self.menu_buttons(ctx),
-                )
-            ]
+            return self._erase(ctx)
         return self._where_we_are(ctx)
+
+    def _erase(self, ctx: TurnContext) -> list[Reply]:
+        """/supprimer confirmed: everything the ARS has not received goes, now."""
+        from bot.privacy import dpo, erase_user
+
+        erasure = erase_user(ctx.turn.session, self.settings, ctx.user_id)
+        ctx.conversation.data.clear()
+        ctx.conversation.flow = None
+        ctx.conversation.state = None
+        ctx.conversation.consent_at = None
+        ctx.turn.erase()
+        lines = [
+            "C'est fait : votre brouillon, votre historique de conversation, les messages du bot "
+            "et les adresses vérifiées sont effacés."
+        ]
+        if erasure.erased_submissions:
+            refs = ", ".join(erasure.erased_submissions)
+            lines.append(
+                f"Les réponses qui n'étaient pas encore parvenues à l'ARS ({refs}) sont effacées "
+                "et ne lui seront pas envoyées."
+            )
+        if erasure.kept:
+            refs = ", ".join(erasure.kept)
+            lines.append(
+                f"L'ARS Bretagne a déjà reçu vos réponses {refs} : elle les conserve le temps du "
+                f"traitement de l'AMI. Pour les faire rectifier ou effacer, adressez-vous à son "
+                f"délégué à la protection des données : {dpo(self.settings)} (ou "
+                f"{self.settings.ars_mailbox})."
+            )
+        return [Reply("\n\n".join(lines), self.menu_buttons(ctx))]
 
     def _after_turn(self, ctx: TurnContext) -> list[Reply]:
         replies: list[Reply] = []
@@ -379,36 +417,33 @@ class DialogueEngine:
         ]
 
     def _my_data(self, ctx: TurnContext) -> list[Reply]:
-        conv = ctx.conversation
-        subs = self.store.submissions_of(ctx.user_id)
-        export = {
-            "telegram_user_id": ctx.user_id,
-            "conversation": {
-                "active_flow": conv.flow,
-                "data": {k: v for k, v in conv.data.items() if not k.startswith("_")},
-                "consent_at": conv.consent_at.isoformat() if conv.consent_at else None,
-                "created_at": conv.created_at.isoformat() if conv.created_at else None,
-                "updated_at": conv.updated_at.isoformat() if conv.updated_at else None,
-            },
-            "submissions": [
-                {
-                    "reference": s.reference,
-                    "created_at": s.created_at.isoformat(),
-                    "recipient": s.recipient,
-                    "answers": s.answers,
-                }
-                for s in subs
-            ],
-        }
-        content = json.dumps(export, ensure_ascii=False, indent=2).encode("utf-8")
+        """Everything held about the user, readable (labels, what was sent where and when)."""
+        from bot.privacy import my_data
+
+        draft_text = None
+        flow = self.flows.get(AMI_FLOW)
+        if flow is not None and flow.has_progress(ctx) and hasattr(flow, "review_text"):
+            draft_text = flow.review_text(ctx, ctx.flow_data(AMI_FLOW))
+        text, data = my_data(
+            ctx.turn.session, self.settings, ctx.user_id, ctx.conversation, draft_text
+        )
         return [
             Reply(
-                "Voici toutes les données que je conserve sur vous (fichier JSON).",
+                "Voici toutes les données que je conserve sur vous, lisibles (fichier texte).",
+                document=Document(
+                    filename="mes-donnees.txt",
+                    content=text.encode("utf-8"),
+                    mime_type="text/plain",
+                    caption="Vos données (lisibles)",
+                ),
+            ),
+            Reply(
+                "Les mêmes données au format JSON, réutilisable par un programme.",
                 document=Document(
                     filename="mes-donnees.json",
-                    content=content,
+                    content=json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8"),
                     mime_type="application/json",
-                    caption="Vos données",
+                    caption="Vos données (JSON)",
                 ),
             ),
             *self._where_we_are(ctx),

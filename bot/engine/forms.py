@@ -28,6 +28,10 @@ from transitions import Machine
 from bot.engine.messages import Button, Document, Incoming, Kind, Reply, split_lines
 from bot.engine.validators import Invalid, Rules, Valid, get_understander, get_validator
 
+NOTICE_PLACEHOLDER = re.compile(r"\{notice\.(\w+)\}")  # configured durations and contacts
+CODE_LIKE = re.compile(r"[0-9][0-9 ]{3,10}[0-9]")  # a verification code typed at the review
+ARS_CONTACT_TEXT = "Ronan Derieux, 02 22 06 73 54, ronan.derieux@ars.sante.fr"
+
 if TYPE_CHECKING:
     from bot.engine.flow import TurnContext
 
@@ -557,6 +561,8 @@ class FormFlow:
     def _typed(self, ctx: TurnContext, data: dict[str, Any], text: str) -> list[Reply]:
         step, sub = self._current(data)
         field_ = sub or step
+        if step.kind == "review" and data.get("verifying") and CODE_LIKE.fullmatch(text.strip()):
+            return self._check_code(ctx, data, text)
         folded = text.strip().lower().strip(" .!")
         if folded in BACK_WORDS:
             return self._back(ctx, data)
@@ -1050,8 +1056,7 @@ class FormFlow:
     def _review_action(self, ctx: TurnContext, data: dict[str, Any], action: str) -> list[Reply]:
         answers = data["answers"]
         if action == "copy":
-            answers["copy_to_referent"] = not answers.get("copy_to_referent", False)
-            return [self._review_actions(ctx, data)]
+            return self._toggle_copy(ctx, data)
         if action == "send":
             return self._submit(ctx, data)
         kind, _, rest = action.partition(".")
@@ -1150,8 +1155,63 @@ class FormFlow:
         out["submitted_at"] = ctx.now.isoformat()
         return out
 
+    # ------------------------------------------------------------------ copy to a proven address
+    def _toggle_copy(self, ctx: TurnContext, data: dict[str, Any]) -> list[Reply]:
+        """Ask for a copy: only to an address the user proves they hold (a code e-mailed to it)."""
+        from bot.mail.outbox import first_referent_address
+        from bot.trust import Refused, is_verified, start_verification
+
+        answers = data["answers"]
+        if answers.get("copy_to_referent") or data.get("verifying"):
+            answers["copy_to_referent"] = False
+            data.pop("verifying", None)
+            return [Reply(self.spec.t("copy_off")), self._review_actions(ctx, data)]
+        address = first_referent_address(answers)
+        if address is None:
+            return [Reply(self.spec.t("copy_no_address")), self._review_actions(ctx, data)]
+        session = ctx.turn.session
+        if is_verified(session, ctx.user_id, address):
+            answers["copy_to_referent"] = True
+            return [Reply(self.spec.t("copy_on", address=address)), self._review_actions(ctx, data)]
+        result = start_verification(
+            session, ctx.settings, user_id=ctx.user_id, address=address, now=ctx.now
+        )
+        if isinstance(result, Refused):
+            return [Reply(self.spec.t("copy_code_limit")), self._review_actions(ctx, data)]
+        data["verifying"] = address
+        text = self.spec.t(
+            "copy_code_sent", address=address, minutes=ctx.settings.copy_code_minutes
+        )
+        return [Reply(text), self._review_actions(ctx, data)]
+
+    def _check_code(self, ctx: TurnContext, data: dict[str, Any], typed: str) -> list[Reply]:
+        from bot.trust import Check, check_code
+
+        address = str(data["verifying"])
+        outcome, left = check_code(
+            ctx.turn.session,
+            ctx.settings,
+            user_id=ctx.user_id,
+            address=address,
+            typed=typed,
+            now=ctx.now,
+        )
+        if outcome == Check.WRONG:
+            return [Reply(self.spec.t("copy_code_wrong", left=left))]
+        data.pop("verifying", None)
+        if outcome == Check.OK:
+            data["answers"]["copy_to_referent"] = True
+            text = self.spec.t("copy_verified", address=address)
+        elif outcome == Check.EXPIRED:
+            text = self.spec.t("copy_code_expired")
+        else:
+            text = self.spec.t("copy_code_exhausted")
+        return [Reply(text), self._review_actions(ctx, data)]
+
     def _submit(self, ctx: TurnContext, data: dict[str, Any]) -> list[Reply]:
         """Store the submission and its e-mail job in the turn's transaction; clear the draft."""
+        from bot.trust import submissions_today
+
         self._prune(data)
         missing = self._missing(data)
         if missing:
@@ -1159,6 +1219,14 @@ class FormFlow:
                 Reply(self.spec.t("missing", fields=", ".join(missing))),
                 *self._render(ctx, data),
             ]
+        session = ctx.turn.session
+        limit = ctx.settings.submissions_per_day
+        if submissions_today(session, ctx.user_id, ctx.now) >= limit:
+            return [
+                Reply(self.spec.t("submission_limit", limit=limit, contact=ARS_CONTACT_TEXT)),
+                self._review_actions(ctx, data),
+            ]
+        copy_wanted = bool(data.pop("verifying", None) or data["answers"].get("copy_to_referent"))
         answers = self.final_answers(ctx, data)
         for step in self.spec.steps:
             if step.understand:
@@ -1167,7 +1235,6 @@ class FormFlow:
                 except Exception:  # never lose a response over its annotation
                     log.exception("understander %s could not annotate", step.understand)
         recipient = self.recipient(ctx)
-        session = ctx.turn.session
         sub = ctx.store.add_submission(
             session,
             user_id=ctx.user_id,
@@ -1176,10 +1243,18 @@ class FormFlow:
             answers=answers,
             prefix=self.spec.reference_prefix,
         )
-        enqueue_mail(ctx, sub)
+        jobs = enqueue_mail(ctx, sub)
         ctx.conversation.data.pop(self.name, None)
         ctx.finish()
-        text = self.spec.t("submitted", reference=sub.reference, recipient=recipient)
+        delivered = bool(ctx.settings.smtp_host)
+        key = "submitted" if delivered else "submitted_no_mail"
+        text = self.spec.t(key, reference=sub.reference, recipient=recipient)
+        if copy_wanted:
+            copies = [j for j in jobs if j.kind == "copy"]
+            if copies:
+                text += "\n\n" + self.spec.t("copy_queued", address=copies[0].recipient)
+            else:
+                text += "\n\n" + self.spec.t("copy_not_sent")
         return [*fiche_document(sub), Reply(text, self._menu_buttons(ctx))]
 
     def _missing(self, data: dict[str, Any]) -> list[str]:
@@ -1278,9 +1353,15 @@ class FormFlow:
         step, sub = self._current(data)
         state = data["step"]
         if step.kind == "consent":
+            from bot.privacy import notice_values
+
+            values = notice_values(ctx.settings)
+            prompt = NOTICE_PLACEHOLDER.sub(
+                lambda m: values.get(m.group(1), m.group(0)), step.prompt
+            )
             return [
                 Reply(
-                    step.prompt,
+                    prompt,
                     [
                         [Button(step.text("accept"), self._payload(data, "yes"))],
                         [Button(step.text("refuse"), self._payload(data, "no"))],
@@ -1676,23 +1757,23 @@ def resolve_prefill(spec: dict[str, Any], answers: dict[str, Any]) -> dict[str, 
     return out
 
 
-def enqueue_mail(ctx: TurnContext, submission: Any) -> None:
+def enqueue_mail(ctx: TurnContext, submission: Any) -> list[Any]:
     """Queue the ARS e-mail (and the copy) in the turn's transaction: the outbox."""
     from bot.mail.outbox import enqueue_submission
 
-    enqueue_submission(ctx.store, ctx.turn.session, submission, ctx.settings)
+    return enqueue_submission(ctx.store, ctx.turn.session, submission, ctx.settings)
 
 
 def fiche_document(submission: Any) -> list[Reply]:
     """The filled fiche as PDF for the respondent, rendered once the submission has committed."""
-    from bot.mail.pdf import render_fiche_pdf
+    from bot.mail.pdfproc import render_pdf
 
     document = Document(
         filename=f"{submission.reference}.pdf",
         content=b"",
         mime_type="application/pdf",
         caption=f"Votre fiche AMI {submission.reference}",
-        render=lambda: render_fiche_pdf(submission),
+        render=lambda: render_pdf(submission),  # in the renderer process, after the commit
     )
     return [
         Reply(

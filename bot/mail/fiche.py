@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.storage.models import Submission
 
-TITLE = "APPEL A MANIFESTATION D'INTERET"
+TITLE = "APPEL À MANIFESTATION D'INTÉRÊT"
 SUBTITLE = "Communauté Professionnelle Territoriale de Santé (CPTS)"
 ISSUER = "ARS Bretagne"
 RETURN_TO = "ars-bretagne-secretariat-daspf@ars.sante.fr"

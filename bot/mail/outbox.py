@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import secrets
 from email.headerregistry import Address
 from email.utils import parseaddr
+from typing import Any
 
 from sqlmodel import Session
 
 from bot.config import Settings
 from bot.storage.models import OutboxJob, Submission
 from bot.storage.store import Store
+from bot.trust import copies_today, is_verified
 
 KIND_ARS = "ars"
 KIND_COPY = "copy"
 KIND_DIGEST = "digest"
+KIND_ALERT = "alert"
 
 
 def mail_domain(settings: Settings) -> str:
@@ -22,9 +26,16 @@ def mail_domain(settings: Settings) -> str:
     return domain or "localhost"
 
 
-def message_id(reference: str, kind: str, settings: Settings) -> str:
-    """A stable Message-ID: the same submission and kind always give the same one."""
-    return f"<{reference}.{kind}@{mail_domain(settings)}>"
+def unique_message_id(reference: str, kind: str, settings: Settings) -> str:
+    """A Message-ID unique everywhere: reference, kind, a random part, the sender's domain.
+
+    It is made once, stored with the job, and reused by every retry (stable across retries),
+    while two databases that both number their first response AMI-2026-0001 never collide.
+    """
+    return f"<{reference}.{kind}.{secrets.token_hex(8)}@{mail_domain(settings)}>"
+
+
+message_id = unique_message_id
 
 
 def valid_address(value: str | None) -> str | None:
@@ -41,22 +52,32 @@ def valid_address(value: str | None) -> str | None:
     return value
 
 
-def copy_recipient(submission: Submission) -> str | None:
-    """The first referent's e-mail when the respondent asked for a copy and it is usable."""
-    answers = submission.answers or {}
-    if not answers.get("copy_to_referent"):
-        return None
+def first_referent_address(answers: dict[str, Any]) -> str | None:
+    """The first usable referent e-mail of a set of answers."""
     for referent in answers.get("referents") or []:
-        address = valid_address(str(referent.get("email") or "").strip())
+        address = valid_address(str((referent or {}).get("email") or "").strip())
         if address:
             return address
     return None
 
 
+def copy_recipient(submission: Submission) -> str | None:
+    """The first referent's e-mail when the respondent asked for a copy and it is usable."""
+    answers = submission.answers or {}
+    if not answers.get("copy_to_referent"):
+        return None
+    return first_referent_address(answers)
+
+
 def enqueue_submission(
     store: Store, session: Session, submission: Submission, settings: Settings
 ) -> list[OutboxJob]:
-    """Queue the ARS e-mail (and the respondent's copy) in the caller's transaction."""
+    """Queue the ARS e-mail (and the respondent's copy) in the caller's transaction.
+
+    The copy is queued only to an address this user proved they hold (`bot.trust`) and while
+    that address has received fewer than COPIES_PER_DAY copies in 24 h; otherwise the user has
+    the PDF in the chat only.
+    """
     assert submission.id is not None, "the submission must be flushed first"
     jobs = [
         store.add_outbox_job(
@@ -68,7 +89,12 @@ def enqueue_submission(
         )
     ]
     copy_to = copy_recipient(submission)
-    if copy_to:
+    now = store.clock()
+    if (
+        copy_to
+        and is_verified(session, submission.user_id, copy_to)
+        and copies_today(session, copy_to, now) < settings.copies_per_day
+    ):
         jobs.append(
             store.add_outbox_job(
                 session,

@@ -44,15 +44,59 @@ def _clean(text: str) -> str:
     return INVISIBLE.sub("", unicodedata.normalize("NFC", text)).replace("\t", "    ")
 
 
+# Emoji the font cannot draw become a readable French word (others: their Unicode name)
+EMOJI_WORDS = {
+    "🚑": "ambulance", "🏥": "hôpital", "🩺": "stéthoscope", "💊": "médicament",
+    "💉": "seringue", "🧑‍⚕️": "soignant", "👩‍⚕️": "soignante", "👨‍⚕️": "soignant",
+    "⚕️": "caducée", "⚕": "caducée", "❤️": "cœur", "❤": "cœur", "🫀": "cœur", "🧠": "cerveau",
+    "🦷": "dent", "👶": "bébé", "👵": "personne âgée", "👴": "personne âgée", "🏠": "domicile",
+    "🏡": "domicile", "🚗": "voiture", "📞": "téléphone", "☎️": "téléphone", "☎": "téléphone",
+    "📱": "téléphone", "📧": "e-mail", "✉️": "e-mail", "📅": "calendrier", "📍": "lieu",
+    "✅": "oui", "❌": "non", "⚠️": "attention", "⚠": "attention", "👍": "d'accord",
+    "🙂": "sourire", "😀": "sourire", "😊": "sourire", "🙏": "merci", "👋": "bonjour",
+    "🤝": "partenariat", "💶": "euros", "🧪": "analyse", "🩹": "pansement",
+}  # fmt: skip
+EMOJI_KEYS = sorted(EMOJI_WORDS, key=len, reverse=True)
+JOINERS = re.compile(r"[\ufe0e\ufe0f\u200d\U0001f3fb-\U0001f3ff]")  # variation, ZWJ, skin tones
+
+
+def _emoji_word(c: str) -> str | None:
+    if unicodedata.category(c) != "So" or ord(c) < 0x2100:
+        return None
+    name = unicodedata.name(c, "")
+    return f"[{name.lower()}]" if name else None
+
+
 def for_unicode_font(text: str, charset: frozenset[int]) -> str:
-    """Keep what the font draws; anything else (emoji, scripts it lacks) becomes "?"."""
-    return "".join(c if ord(c) in charset or c == "\n" else "?" for c in _clean(text))
+    """Keep what the font draws; an emoji becomes a readable word ([ambulance]); other
+    characters the font lacks (scripts it does not cover) become "?"."""
+    text = _clean(text)
+    for key in EMOJI_KEYS:
+        if key in text:
+            text = text.replace(key, f"[{EMOJI_WORDS[key]}]")
+    text = JOINERS.sub("", text)
+    out = []
+    for c in text:
+        if ord(c) in charset or c == "\n":
+            out.append(c)
+        else:
+            out.append(_emoji_word(c) or "?")
+    return "".join(out)
+
+
+def unbreakable(text: str) -> str:
+    """A phone number kept on one line: its spaces become no-break spaces."""
+    return text.replace(" ", "\u00a0")
 
 
 def for_core_font(text: str) -> str:
     """Transliterate to latin-1 for the PDF core fonts (no font file available)."""
     out = []
-    for c in _clean(text):
+    text = _clean(text)
+    for key in EMOJI_KEYS:
+        if key in text:
+            text = text.replace(key, f"[{EMOJI_WORDS[key]}]")
+    for c in JOINERS.sub("", text):
         c = CP1252_EXTRA.get(c, c)
         if len(c) == 1 and ord(c) > 255:
             base = unicodedata.normalize("NFKD", c).encode("latin-1", "ignore").decode("latin-1")
@@ -64,7 +108,7 @@ def for_core_font(text: str) -> str:
 class FichePDF(FPDF):
     """An A4 page with the ARS header and a footer carrying the reference."""
 
-    def __init__(self, reference: str, unicode_font: bool) -> None:
+    def __init__(self, reference: str, unicode_font: bool, fiche: F.Fiche | None = None) -> None:
         super().__init__(format="A4")
         self.reference = reference
         self.charset = _font_charset() if unicode_font else frozenset()
@@ -74,9 +118,15 @@ class FichePDF(FPDF):
             self.add_font("DejaVu", "B", str(BOLD))
         self.set_margins(18, 16, 18)
         self.set_auto_page_break(True, margin=18)
-        self.set_title(self.t(f"{F.TITLE} — {F.SUBTITLE} — {reference}"))
-        self.set_author(F.ISSUER)
-        self.set_creator("Bot ESP / CPTS")
+        self.set_title(self.t(f"Réponse {reference} à l'appel à manifestation d'intérêt CPTS"))
+        self.set_subject(self.t(f"{F.SUBTITLE} — {F.ISSUER}"))
+        # the author is whoever answered (the first actor), not the ARS, which receives it
+        if fiche is not None and (fiche.first_actor or fiche.referents):
+            author = fiche.first_actor or fiche.referents[0]["name"]
+            self.set_author(self.t(author))
+            self.set_creation_date(fiche.submitted_at)
+        self.set_keywords(self.t(f"AMI CPTS, {F.ISSUER}, {reference}"))
+        self.set_creator(self.t(f"Bot ESP / CPTS — formulaire de l'{F.ISSUER}"))
 
     def t(self, text: str) -> str:
         return for_unicode_font(text, self.charset) if self.charset else for_core_font(text)
@@ -134,7 +184,7 @@ class FichePDF(FPDF):
 def render_fiche_pdf(submission: Submission, *, unicode_font: bool = True) -> bytes:
     """The filled fiche as PDF bytes (also sent in the Telegram chat)."""
     fiche = F.build_fiche(submission)
-    pdf = FichePDF(fiche.reference, unicode_font)
+    pdf = FichePDF(fiche.reference, unicode_font, fiche)
     pdf.alias_nb_pages()
     pdf.add_page()
 
@@ -176,7 +226,8 @@ def render_fiche_pdf(submission: Submission, *, unicode_font: bool = True) -> by
     pdf.para(f"{F.REFERENTS_HEADING} :", bold=True)
     pdf.hint(F.REFERENTS_HINT)
     for i, referent in enumerate(fiche.referents, 1):
-        pdf.para(f"{i}. {fiche.referent_line(referent)}")
+        kept_whole = {**referent, "phone": unbreakable(referent["phone"])}
+        pdf.para(f"{i}. {fiche.referent_line(kept_whole)}")
     if not fiche.referents:
         pdf.answer("")
 

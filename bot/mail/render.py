@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from bot.config import Settings
 from bot.mail import fiche as F
 from bot.mail.outbox import KIND_ARS, KIND_COPY, valid_address
-from bot.mail.pdf import render_fiche_pdf
+from bot.mail.pdfproc import render_pdf
 from bot.staff.overlaps import Overlap
 from bot.storage.models import Submission
 
@@ -53,11 +53,20 @@ def header_text(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+# Letters that NFKD does not decompose into ASCII: transliterated, never dropped
+LIGATURES = str.maketrans(
+    {"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ß": "ss", "ø": "o", "Ø": "O", "ł": "l",
+     "Ł": "L", "đ": "d", "Đ": "D", "þ": "th", "Þ": "Th", "ð": "d", "Ð": "D", "ŀ": "l",
+     "’": "-", "ʼ": "-"}
+)  # fmt: skip
+
+
 def safe_filename(name: str, default: str = "fichier", limit: int = 80) -> str:
     """ASCII letters, digits, dot, dash and underscore only: no path, no emoji, no RTL mark."""
     stem, dot, ext = name.rpartition(".")
     if not dot or not re.fullmatch(r"[A-Za-z0-9]{1,5}", ext):
         stem, ext = name, ""
+    stem = stem.translate(LIGATURES)  # « Cœur » → Coeur, not Cur
     ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
     ascii_stem = re.sub(r"[^A-Za-z0-9_-]+", "-", ascii_stem).strip("-_.")
     ascii_stem = re.sub(r"-{2,}", "-", ascii_stem)[:limit].strip("-_") or default
@@ -164,7 +173,7 @@ def build_submission_message(
     where = fiche.territory or fiche.first_commune
     pdf_name = safe_filename(f"fiche-{submission.reference}-{where}.pdf", "fiche-AMI")
     msg.add_attachment(
-        render_fiche_pdf(submission), maintype="application", subtype="pdf", filename=pdf_name
+        render_pdf(submission), maintype="application", subtype="pdf", filename=pdf_name
     )
     msg.add_attachment(
         submission_json(submission),

@@ -73,6 +73,67 @@ def smtp_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
+def mail_settings_problems(settings: Settings) -> list[str]:
+    """Every mistake in the mail settings, in French (empty when the bot can send)."""
+    from email.utils import parseaddr
+
+    from bot.mail.outbox import valid_address
+
+    problems: list[str] = []
+    host = settings.smtp_host.strip()
+    if host and ("://" in host or any(c.isspace() for c in host) or "/" in host):
+        problems.append(
+            f"SMTP_HOST={settings.smtp_host!r} n'est pas un nom de serveur "
+            "(exemple : smtp.example.org, sans « smtp:// » ni espace)."
+        )
+    if not 0 <= settings.smtp_port <= 65535:
+        problems.append(f"SMTP_PORT={settings.smtp_port} : un port va de 1 à 65535 (0 = défaut).")
+    if settings.smtp_timeout <= 0:
+        problems.append("SMTP_TIMEOUT doit être un nombre de secondes positif.")
+    if settings.smtp_password and not settings.smtp_username:
+        problems.append("SMTP_PASSWORD est défini sans SMTP_USERNAME : il ne servirait jamais.")
+    if host:
+        try:
+            smtp_options(settings)
+        except ConfigurationError as exc:
+            problems.append(str(exc))
+        except (OSError, ssl.SSLError) as exc:
+            problems.append(f"SMTP_CA_FILE={settings.smtp_ca_file!r} illisible : {exc}.")
+    for name, value, required in (
+        ("MAIL_FROM", settings.mail_from, True),
+        ("ARS_MAILBOX", settings.ars_mailbox, True),
+        ("ALERT_EMAIL", settings.alert_email, False),
+    ):
+        if not value and not required:
+            continue
+        address = parseaddr(value)[1]
+        local_ok = name == "MAIL_FROM" and address.endswith("@localhost")  # the demo default
+        if valid_address(address) is None and not (local_ok and address.count("@") == 1):
+            problems.append(f"{name}={value!r} n'est pas une adresse e-mail valide.")
+    for name in (
+        "submissions_per_day",
+        "copies_per_day",
+        "copy_codes_per_day",
+        "copy_code_minutes",
+        "copy_code_attempts",
+        "healthz_outbox_max_minutes",
+        "submission_retention_days",
+    ):
+        if getattr(settings, name) < 1:
+            problems.append(f"{name.upper()} doit valoir au moins 1.")
+    return problems
+
+
+def validate_mail_settings(settings: Settings) -> None:
+    """Refuse to start with mail settings that could never send (one French message)."""
+    problems = mail_settings_problems(settings)
+    if problems:
+        raise ConfigurationError(
+            "Réglages de messagerie invalides, le bot ne démarre pas :\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
+
+
 class SmtpTransport:
     """Sends through an SMTP server, one connection per message."""
 
@@ -102,12 +163,16 @@ class SmtpTransport:
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_RANDOM_PART = re.compile(r"[0-9a-f]{16}")
 
 
 def eml_name(message: EmailMessage) -> str:
-    """`AMI-2026-0007-ars.eml` from the Message-ID `<AMI-2026-0007.ars@domain>`."""
+    """`AMI-2026-0007-ars.eml` from the Message-ID `<AMI-2026-0007.ars.<random>@domain>`."""
     local = str(message["Message-ID"]).strip("<> ").split("@", 1)[0]
-    stem, _, kind = local.rpartition(".")
+    parts = local.split(".")
+    if len(parts) >= 3 and _RANDOM_PART.fullmatch(parts[-1]):
+        parts = parts[:-1]  # the random part keeps Message-IDs unique, not file names
+    stem, _, kind = ".".join(parts).rpartition(".")
     name = f"{stem}-{kind}" if stem else kind
     return _UNSAFE.sub("_", name).strip("._") + ".eml"
 

@@ -10,14 +10,16 @@ import signal
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from email.utils import formatdate
 
 from bot.config import Settings
 from bot.mail import fiche as F
 from bot.mail.digest import build_digest_message, schedule_digest
-from bot.mail.outbox import KIND_ARS, KIND_COPY, KIND_DIGEST
+from bot.mail.outbox import KIND_ALERT, KIND_ARS, KIND_COPY, KIND_DIGEST, unique_message_id
 from bot.mail.render import build_submission_message
 from bot.mail.transport import (
     ConfigurationError,
+    EmlDirectoryTransport,
     PermanentFailure,
     TemporaryFailure,
     Transport,
@@ -26,6 +28,7 @@ from bot.mail.transport import (
 from bot.staff.overlaps import overlaps_in_index
 from bot.storage.models import OutboxJob, OutboxStatus, Submission
 from bot.storage.store import Store
+from bot.trust import KIND_VERIFY, build_code_message
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +47,30 @@ DELAYED_NOTICE = (
     "(serveur de messagerie indisponible) ; il sera retenté automatiquement. Votre réponse "
     "est enregistrée : vous n'avez rien à refaire."
 )
+SAVED_NOT_SENT_NOTICE = (
+    "Votre réponse {reference} est enregistrée, mais elle n'a pas été envoyée par e-mail : "
+    "aucun serveur de messagerie n'est configuré sur ce bot (mode démonstration). Pour qu'elle "
+    "parvienne à l'ARS Bretagne, transmettez-lui la fiche PDF reçue ici : {contact}."
+)
 FAILED_NOTICE = (
     "Votre réponse {reference} est bien enregistrée, mais le serveur de messagerie a refusé "
-    "de la transmettre au secrétariat de l'ARS Bretagne. L'équipe de l'ARS en a été alertée "
-    "et la renverra. Vous pouvez aussi la contacter : {contact}."
+    "de la transmettre au secrétariat de l'ARS Bretagne. Les personnes chargées du bot en ont "
+    "été alertées et la renverront. Vous pouvez aussi écrire à l'ARS : {contact}."
+)
+FAILED_UNALERTED_NOTICE = (
+    "Votre réponse {reference} est bien enregistrée, mais le serveur de messagerie a refusé "
+    "de la transmettre au secrétariat de l'ARS Bretagne, et personne n'a pu en être prévenu "
+    "automatiquement. Merci d'écrire à l'ARS en indiquant votre référence, avec la fiche PDF "
+    "reçue ici : {contact}."
+)
+STAFF_ALERT_NOTICE = (
+    "⚠️ Envoi en échec définitif : e-mail n° {job_id} ({kind}{reference}) vers {recipient} "
+    "refusé par le serveur ({error}). Après correction : /renvoyer {job_id}"
+)
+CODE_FAILED_NOTICE = (
+    "Le code de vérification n'a pas pu être envoyé à {recipient} (adresse refusée par le "
+    "serveur de messagerie). Votre réponse peut être envoyée sans copie : la fiche PDF vous "
+    "est remise ici."
 )
 COPY_FAILED_NOTICE = (
     "La copie de votre réponse {reference} n'a pas pu être remise à {recipient} (adresse "
@@ -122,6 +145,10 @@ class OutboxWorker:
     def _render(self, job: OutboxJob) -> tuple[EmailMessage, Submission | None]:
         if job.kind == KIND_DIGEST:
             return build_digest_message(self.store, self.settings, job), None
+        if job.kind == KIND_VERIFY:
+            return build_code_message(job, self.settings), None
+        if job.kind == KIND_ALERT:
+            return build_alert_message(job, self.settings), None
         if job.submission_id is None:
             raise JobError(f"tâche {job.id} sans réponse associée")
         sub = self.store.submission(job.submission_id)
@@ -160,10 +187,19 @@ class OutboxWorker:
             return 0
         notice = None
         if job.kind == KIND_ARS and sub is not None and job.sent_at is None:
-            text = SENT_NOTICE.format(reference=sub.reference, mailbox=self.settings.ars_mailbox)
+            if isinstance(self.transport, EmlDirectoryTransport):
+                text = SAVED_NOT_SENT_NOTICE.format(reference=sub.reference, contact=F.ARS_CONTACT)
+            else:
+                text = SENT_NOTICE.format(
+                    reference=sub.reference, mailbox=self.settings.ars_mailbox
+                )
             notice = (sub.user_id, text)
         await asyncio.to_thread(
-            self.store.finish_job, job.id, status=OutboxStatus.SENT, notice=notice
+            self.store.finish_job,
+            job.id,
+            status=OutboxStatus.SENT,
+            notice=notice,
+            clear_payload=job.kind == KIND_VERIFY,  # a code is not kept once sent
         )
         log.info("outbox job %s (%s) sent to %s", job.id, job.kind, job.recipient)
         return 1
@@ -189,18 +225,95 @@ class OutboxWorker:
         )
 
     def _fail(self, job: OutboxJob, sub: Submission | None, error: str) -> None:
+        """A permanent failure: the job waits for staff, who are alerted for real."""
         assert job.id is not None
         notice = None
         if sub is None and job.submission_id is not None:
             sub = self.store.submission(job.submission_id)
+        alerts, staff_notices = self._alerts(job, sub, error)
         if sub is not None and job.kind == KIND_ARS:
-            text = FAILED_NOTICE.format(reference=sub.reference, contact=F.ARS_CONTACT)
-            notice = (sub.user_id, text)
+            template = FAILED_NOTICE if (alerts or staff_notices) else FAILED_UNALERTED_NOTICE
+            notice = (sub.user_id, template.format(reference=sub.reference, contact=F.ARS_CONTACT))
         elif sub is not None and job.kind == KIND_COPY:
             text = COPY_FAILED_NOTICE.format(reference=sub.reference, recipient=job.recipient)
             notice = (sub.user_id, text)
+        elif job.kind == KIND_VERIFY and job.payload.get("user_id"):
+            text = CODE_FAILED_NOTICE.format(recipient=job.recipient)
+            notice = (int(job.payload["user_id"]), text)
         log.error("outbox job %s (%s) failed permanently: %s", job.id, job.kind, error)
-        self.store.finish_job(job.id, status=OutboxStatus.FAILED, error=error, notice=notice)
+        self.store.finish_job(
+            job.id,
+            status=OutboxStatus.FAILED,
+            error=error,
+            notice=notice,
+            extra_notices=staff_notices,
+            extra_jobs=alerts,
+            clear_payload=job.kind == KIND_VERIFY,
+        )
+
+    def _alerts(
+        self, job: OutboxJob, sub: Submission | None, error: str
+    ) -> tuple[list[OutboxJob], list[tuple[int, str]]]:
+        """An e-mail to ALERT_EMAIL and a Telegram notice to each ARS staff id.
+
+        Only for the e-mails that matter to the ARS (responses and digests): a refused copy or
+        code concerns the user, who is told; an alert that fails alerts no one again (no loop).
+        """
+        if job.kind not in (KIND_ARS, KIND_DIGEST):
+            return [], []
+        reference = f", {sub.reference}" if sub is not None else ""
+        now = self.clock()
+        jobs = []
+        alert_to = self.settings.alert_email.strip()
+        if alert_to:
+            jobs.append(
+                OutboxJob(
+                    kind=KIND_ALERT,
+                    recipient=alert_to,
+                    message_id=unique_message_id(f"alert-{job.id}", KIND_ALERT, self.settings),
+                    payload={
+                        "job_id": job.id,
+                        "kind": job.kind,
+                        "reference": sub.reference if sub is not None else "",
+                        "recipient": job.recipient,
+                        "error": error[:500],
+                    },
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+        text = STAFF_ALERT_NOTICE.format(
+            job_id=job.id,
+            kind=job.kind,
+            reference=reference,
+            recipient=job.recipient,
+            error=error[:200],
+        )
+        notices = [(staff_id, text) for staff_id in self.settings.ars_staff_ids]
+        return jobs, notices
+
+
+def build_alert_message(job: OutboxJob, settings: Settings) -> EmailMessage:
+    """The alert e-mail about a permanent failure (ids, reference, the server's answer)."""
+    p = job.payload
+    message = EmailMessage()
+    message["From"] = settings.mail_from
+    message["To"] = job.recipient
+    reference = f" {p.get('reference')}" if p.get("reference") else ""
+    message["Subject"] = f"[Bot AMI CPTS] Envoi en échec définitif{reference}"
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = job.message_id
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(
+        "Bonjour,\n\n"
+        f"Le serveur de messagerie a refusé définitivement l'e-mail n° {p.get('job_id')} "
+        f"({p.get('kind')}{reference}) destiné à {p.get('recipient')}.\n"
+        f"Réponse du serveur : {p.get('error')}\n\n"
+        "Il ne sera pas renvoyé automatiquement. Une fois la cause corrigée : "
+        f"python -m bot outbox --resend {p.get('job_id')} (ou /renvoyer {p.get('job_id')} dans "
+        "Telegram).\n"
+    )
+    return message
 
 
 def deliver_pending(store: Store, settings: Settings) -> None:

@@ -8,6 +8,8 @@ In Telegram the commands run inside the staff member's turn, which holds a datab
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -22,7 +24,7 @@ from sqlmodel import Session, col, select
 from bot.engine.messages import Document, Reply, split_lines
 from bot.mail import fiche as F
 from bot.mail.outbox import KIND_ARS, KIND_DIGEST
-from bot.mail.pdf import render_fiche_pdf
+from bot.mail.pdfproc import render_pdf
 from bot.mail.render import safe_filename
 from bot.staff.export import export_csv, export_json, export_xlsx
 from bot.staff.overlaps import OverlapIndex, normalise, place_key
@@ -43,7 +45,13 @@ STATUS_LABELS = {
     OutboxStatus.SENT: "envoyé",
     OutboxStatus.FAILED: "EN ÉCHEC",
 }
-KIND_LABELS = {"ars": "e-mail ARS", "copy": "copie au référent", "digest": "récapitulatif"}
+KIND_LABELS = {
+    "ars": "e-mail ARS",
+    "copy": "copie au référent",
+    "digest": "récapitulatif",
+    "verify": "code de vérification",
+    "alert": "alerte d'échec",
+}
 HELP = """Commandes réservées à l'équipe de l'ARS Bretagne :
 /reponses — les dernières réponses à l'AMI
 /reponses <texte> — chercher (nom, commune, territoire, contexte…)
@@ -62,11 +70,14 @@ class StaffData:
     session: Session
     now: datetime
     actor: str
+    commit_audit: bool = False  # the command line commits each audit row before showing data
 
     def audit(self, action: str, target: str = "") -> None:
         self.session.add(
             AuditEntry(actor=self.actor, action=action, target=target[:255], at=self.now)
         )
+        if self.commit_audit:
+            self.session.commit()  # written before the data is shown, even if output then fails
 
     def submissions(self) -> list[Submission]:
         return list(self.session.exec(select(Submission).order_by(col(Submission.id))))
@@ -327,7 +338,7 @@ def staff_commands(app: App) -> dict[str, StaffCommand]:
                     "La fiche remplie :",
                     document=Document(
                         filename=safe_filename(f"fiche-{sub.reference}-{where}.pdf"),
-                        content=render_fiche_pdf(sub),
+                        content=render_pdf(sub),
                         mime_type="application/pdf",
                         caption=f"Fiche {sub.reference}",
                     ),
@@ -396,11 +407,13 @@ def run_cli(settings: Settings, args: argparse.Namespace) -> int:
     except DatabaseNotMigrated as exc:
         print(exc)
         return 2
-    with store.session() as session:
-        data = StaffData(session, store.clock(), "cli")
-        code = _run(data, settings, args)
-        session.commit()
-    store.engine.dispose()
+    try:
+        with store.session() as session:
+            data = StaffData(session, store.clock(), "cli", commit_audit=True)
+            code = _run(data, settings, args)
+            session.commit()
+    finally:
+        store.engine.dispose()
     return code
 
 
@@ -425,19 +438,55 @@ def _run(data: StaffData, settings: Settings, args: argparse.Namespace) -> int:
         return 0
     if command == "export":
         fmt = getattr(args, "format", "xlsx") or "xlsx"
+        output = getattr(args, "output", None)
+        path = Path(output) if output else _default_export_dir(settings)
+        if path.is_dir() and not path.is_symlink():
+            path = path / _export_name(data.now, fmt)  # `-o some/directory`: a file inside it
+        problem = _export_target_problem(path)
+        if problem:
+            print(problem)
+            return 2
         subs = data.submissions()
         content: bytes = {"xlsx": export_xlsx, "csv": export_csv, "json": export_json}[fmt](subs)
-        output = getattr(args, "output", None)
-        path = (
-            Path(output) if output else _default_export_dir(settings) / _export_name(data.now, fmt)
-        )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
         data.audit("export", f"{fmt}, {len(subs)} réponse(s), {path.name}")
+        try:
+            write_private_file(path, content)
+        except FileExistsError:
+            print(f"{path} existe déjà : je n'écrase aucun fichier. Choisissez un autre nom (-o).")
+            return 2
+        except OSError as exc:
+            print(f"Impossible d'écrire {path} : {exc.strerror or exc}.")
+            return 2
         print(f"{len(subs)} réponse(s) exportée(s) dans {path}")
         return 0
     print(f"Commande inconnue : {command}")
     return 2
+
+
+def _export_target_problem(path: Path) -> str | None:
+    """A French sentence when the export cannot go to `path` (checked before any data is read)."""
+    if path.is_symlink():
+        return f"{path} est un lien symbolique : je n'écris pas à travers un lien. Choisissez un autre nom (-o)."
+    if path.exists():
+        return f"{path} existe déjà : je n'écrase aucun fichier. Choisissez un autre nom (-o)."
+    parent = path.parent
+    if parent.exists() and not parent.is_dir():
+        return f"{parent} n'est pas un dossier."
+    return None
+
+
+def write_private_file(path: Path, content: bytes) -> None:
+    """Create `path` for its owner only (0600), never following a symlink, never overwriting."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise
 
 
 def _default_export_dir(settings: Any) -> Path:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
-import re
 from collections.abc import Iterable, Sequence
+from datetime import date
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -42,7 +43,6 @@ COLUMNS: list[tuple[str, str, int]] = [  # key, header, width
     ("telegram_user_id", "Identifiant Telegram", 14),
     ("form_id", "Formulaire", 14),
 ]
-PHONE_LIKE = re.compile(r"^[+-]?[\d .()/-]+$")
 MAX_CELL = 32_000  # Excel's limit is 32 767 characters per cell
 
 
@@ -104,11 +104,34 @@ def all_rows(submissions: Sequence[Submission]) -> list[dict[str, str]]:
     ]
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_safe(value: str) -> str:
-    """Neutralise spreadsheet formulas ("=…", "@…") while keeping phone numbers readable."""
-    if (value and value[0] in "=@\t\r") or (value[:1] in "+-" and not PHONE_LIKE.match(value)):
+    """Neutralise spreadsheet formulas: any text starting with =, +, -, @, tab or CR gets a
+    leading apostrophe (phone numbers included: "+1-1" is a formula to Excel); nothing else,
+    empty cells included, is altered."""
+    if value.startswith(FORMULA_START):
         return "'" + value
     return value
+
+
+def typed_cells(submission: Submission) -> dict[str, object]:
+    """The cells that are dates or numbers in XLSX (a spreadsheet sorts and filters them)."""
+    fiche = F.build_fiche(submission)
+    out: dict[str, object] = {
+        # Excel has no time zones: the Paris wall-clock time, as the text export shows it
+        "submitted": fiche.submitted_at.astimezone(F.PARIS).replace(tzinfo=None),
+        "actors_count": len(fiche.actors),
+    }
+    calendar = (submission.answers or {}).get("calendar")
+    if isinstance(calendar, dict) and calendar.get("date"):
+        with contextlib.suppress(ValueError):
+            out["calendar_date"] = date.fromisoformat(str(calendar["date"]))
+    return out
+
+
+NUMBER_FORMATS = {"submitted": "dd/mm/yyyy hh:mm", "calendar_date": "dd/mm/yyyy"}
 
 
 def rows_to_csv(rows: Iterable[dict[str, str]]) -> bytes:
@@ -154,9 +177,16 @@ def export_xlsx(submissions: Sequence[Submission]) -> bytes:
         cell.alignment = Alignment(wrap_text=True, vertical="top")
         header.append(cell)
     ws.append(header)
-    for row in all_rows(submissions):
+    for submission, row in zip(submissions, all_rows(submissions), strict=True):
+        typed = typed_cells(submission)
         cells = []
         for key, _, _ in COLUMNS:
+            if key in typed:
+                cell = WriteOnlyCell(ws, value=typed[key])
+                if key in NUMBER_FORMATS:
+                    cell.number_format = NUMBER_FORMATS[key]
+                cells.append(cell)
+                continue
             value = row.get(key, "")[:MAX_CELL]
             cell = WriteOnlyCell(ws, value=value)
             cell.data_type = "s"  # a typed "=SOMME(…)" stays text

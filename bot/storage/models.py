@@ -153,3 +153,33 @@ class AuditEntry(SQLModel, table=True):
     actor: str = Field(max_length=64)  # "telegram:123", "cli"
     action: str = Field(max_length=64)
     target: str = Field(default="", max_length=255)
+
+
+class AddressVerification(SQLModel, table=True):
+    """A short code e-mailed to an address, typed back by the user to prove they hold it.
+
+    Only a hash of the code is kept. A row with `verified_at` set lets copies go to that address
+    for that user; rows also count towards the per-user and per-address limits on codes.
+    """
+
+    __tablename__ = "address_verification"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    address: str = Field(max_length=320, index=True)
+    code_hash: str = Field(max_length=64)
+    attempts: int = Field(default=0)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+    expires_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    verified_at: datetime | None = _ts(nullable=True)
+
+
+class HealthProbe(SQLModel, table=True):
+    """One row per instance, rewritten by every `/healthz`: proof that the database takes writes."""
+
+    __tablename__ = "health_probe"
+
+    name: str = Field(primary_key=True, max_length=64)
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, event, func, insert, update
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Engine
@@ -26,6 +28,7 @@ from sqlmodel import Session, SQLModel, create_engine, select
 from bot.storage.models import (
     AuditEntry,
     Conversation,
+    HealthProbe,
     OutboxJob,
     OutboxStatus,
     Submission,
@@ -55,14 +58,25 @@ class ConversationLocked(RuntimeError):
     """Raised when a conversation row could not be locked in time."""
 
 
+def _private_database_file(path: Path) -> None:
+    """Create a new SQLite file readable by its owner only (0600; SQLite gives its -wal and
+    -shm files the same mode), in a directory created 0700."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def make_engine(database_url: str) -> Engine:
     """Create an SQLAlchemy engine with the settings each backend needs for safe turns."""
     if database_url.startswith("sqlite"):
-        path = database_url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = database_url.split("///", 1)[-1].split("?", 1)[0]
+        if path and path != ":memory:" and "///" in database_url:
+            _private_database_file(Path(path))
         engine = create_engine(
-            database_url, connect_args={"check_same_thread": False, "timeout": 30}
+            database_url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            hide_parameters=True,  # errors and logs never show the values (users' answers)
         )
 
         @event.listens_for(engine, "connect")
@@ -83,7 +97,9 @@ def make_engine(database_url: str) -> Engine:
     url = database_url
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True
+    )
 
 
 CONVERSATION = Conversation.__table__  # type: ignore[attr-defined]
@@ -92,6 +108,7 @@ CONVERSATION_COLUMNS = [c.name for c in CONVERSATION.columns]
 SELECT_CONVERSATION = sa_select(CONVERSATION).where(CONVERSATION.c.user_id == bindparam("uid"))
 SELECT_CONVERSATION_FOR_UPDATE = SELECT_CONVERSATION.with_for_update()
 INSERT_CONVERSATION = insert(CONVERSATION)
+DELETE_CONVERSATION = sa_delete(CONVERSATION).where(CONVERSATION.c.user_id == bindparam("uid"))
 ENSURE_CONVERSATION_PG = pg_insert(CONVERSATION).on_conflict_do_nothing(index_elements=["user_id"])
 UPDATE_CONVERSATION = (
     update(CONVERSATION)
@@ -113,6 +130,11 @@ class Turn:
         self.conversation = conversation
         self.store = store
         self._session: Session | None = None
+        self.erased = False
+
+    def erase(self) -> None:
+        """Delete the conversation row at the end of the turn instead of saving it (/supprimer)."""
+        self.erased = True
 
     @property
     def session(self) -> Session:
@@ -187,6 +209,10 @@ class Store:
                 yield turn
                 if turn._session is not None:
                     turn._session.flush()
+                if turn.erased:
+                    if not is_new:
+                        connection.execute(DELETE_CONVERSATION, {"uid": user_id})
+                    return
                 conv.version += 1
                 conv.updated_at = self.clock()
                 values = {name: getattr(conv, name) for name in CONVERSATION_COLUMNS}
@@ -377,8 +403,11 @@ class Store:
         retry_at: datetime | None = None,
         notice: tuple[int, str] | None = None,
         delay_notified: bool | None = None,
+        extra_notices: list[tuple[int, str]] | None = None,
+        extra_jobs: list[OutboxJob] | None = None,
+        clear_payload: bool = False,
     ) -> None:
-        """Record a send attempt's outcome (and a notice for the user) in one transaction."""
+        """Record a send attempt's outcome (notices, alert e-mails) in one transaction."""
         now = self.clock()
         with self.unit() as session:
             job = session.get(OutboxJob, job_id)
@@ -394,9 +423,13 @@ class Store:
                 job.next_attempt_at = retry_at
             if delay_notified is not None:
                 job.delay_notified = delay_notified
+            if clear_payload and status != OutboxStatus.PENDING:
+                job.payload = {}
             session.add(job)
-            if notice is not None:
-                session.add(UserNotice(user_id=notice[0], text=notice[1], created_at=now))
+            for user_id, text in ([notice] if notice else []) + (extra_notices or []):
+                session.add(UserNotice(user_id=user_id, text=text, created_at=now))
+            for extra in extra_jobs or []:
+                session.add(extra)
 
     def jobs(self, status: str | None = None) -> list[OutboxJob]:
         with self.unit() as session:
@@ -452,6 +485,43 @@ class Store:
             session.exec(  # type: ignore[call-overload]
                 update(UserNotice).where(UserNotice.id == notice_id).values(delivered_at=None)
             )
+
+    # --- health --------------------------------------------------------------------------
+    def health(self, max_pending: timedelta, probe: str = "healthz") -> tuple[bool, str]:
+        """(ok, French-free status line) for `/healthz`: a committed write, the outbox's age.
+
+        The write is real (a row per instance rewritten and committed), so a full disk or a
+        read-only database shows here and not only in users' failed turns.
+        """
+        now = self.clock()
+        try:
+            with self._writer, self.session() as session:
+                row = session.get(HealthProbe, probe)
+                if row is None:
+                    session.add(HealthProbe(name=probe, at=now))
+                else:
+                    row.at = now
+                    session.add(row)
+                session.commit()
+        except Exception as exc:
+            return False, f"database write failed: {type(exc).__name__}"
+        try:
+            with self.session() as session:
+                oldest = session.exec(
+                    select(func.min(OutboxJob.created_at))
+                    .where(OutboxJob.status == OutboxStatus.PENDING)
+                    .where(OutboxJob.kind != "digest")  # a digest is queued ahead of its time
+                ).one()
+        except Exception as exc:
+            return False, f"database read failed: {type(exc).__name__}"
+        if oldest is not None:
+            if oldest.tzinfo is None:
+                oldest = oldest.replace(tzinfo=now.tzinfo)
+            age = now - oldest
+            if age > max_pending:
+                minutes = int(age.total_seconds() // 60)
+                return False, f"outbox stuck: oldest pending e-mail is {minutes} min old"
+        return True, "ok"
 
     # --- audit ---------------------------------------------------------------------------
     def audit(self, actor: str, action: str, target: str = "") -> None:

@@ -111,12 +111,13 @@ def test_cancel_with_nothing_in_progress_says_so(chat: Chat) -> None:
     assert "rien à annuler" in chat.say("/annuler")
 
 
-def test_my_data_sends_a_json_file_of_everything_held(chat: Chat) -> None:
+def test_my_data_sends_a_readable_text_and_a_json_file_of_everything_held(chat: Chat) -> None:
     chat.say("/start")
     chat.say("/mesdonnees")
     documents = [r.document for r in chat.replies if r.document is not None]
-    assert len(documents) == 1
-    data = json.loads(documents[0].content)
+    assert [d.filename for d in documents] == ["mes-donnees.txt", "mes-donnees.json"]
+    assert "Identifiant Telegram : 1" in documents[0].content.decode()
+    data = json.loads(documents[1].content)
     assert data["telegram_user_id"] == 1
     assert "submissions" in data
 
@@ -131,8 +132,7 @@ def test_delete_erases_the_draft_after_confirmation(chat: Chat) -> None:
     chat.say("/ami")
     chat.say("/supprimer")
     assert "effacés" in chat.press("Oui")
-    conv = chat.app.store.get_conversation(1)
-    assert conv is not None and conv.data == {} and conv.flow is None
+    assert chat.app.store.get_conversation(1) is None  # the row itself is gone
     assert "pas de réponse en cours" in chat.say("/reprendre")
 
 

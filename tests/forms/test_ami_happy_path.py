@@ -16,7 +16,8 @@ def test_complete_response_is_stored_with_the_documented_shape(chat, personas):
 
     done = chat.press("Envoyer")
     assert "AMI-2026-0001" in done
-    assert "ARS" in done and "temps d'échange" in done
+    # no SMTP relay in these tests: the confirmation must not claim that the ARS got it
+    assert "PAS transmise" in done and "PDF" in done
 
     [sub] = chat.app.store.submissions()
     got = sub.answers
@@ -85,13 +86,15 @@ def test_two_actors_two_referents_two_objectives_take_at_most_31_messages(chat, 
     assert sub.answers["actors"][0]["practice"] == "autre"
 
 
-def test_copy_toggle_is_edited_in_place_and_recorded(chat, personas):
+def test_copy_request_without_a_code_records_the_wish_but_sends_no_copy(chat, personas):
     fill_to_review(chat, personas["lannion-msp"])
-    chat.press("Recevoir une copie")
-    assert len(chat.replies) == 1 and chat.replies[0].edit_key == "ami_bretagne:review"
-    assert "☑ Recevoir une copie" in chat.replies[0].labels()[1]
-    chat.press("Envoyer")
-    assert chat.app.store.submissions()[0].answers["copy_to_referent"] is True
+    text = chat.press("Recevoir une copie")
+    assert "code à 6 chiffres" in text and "paul.lecam@example.org" in text
+    assert chat.replies[-1].edit_key == "ami_bretagne:review"
+    done = chat.press("Envoyer")
+    assert "Aucune copie n'est envoyée" in done
+    assert chat.app.store.submissions()[0].answers["copy_to_referent"] is False
+    assert [j.kind for j in chat.app.store.jobs()] == ["verify", "ars"]
 
 
 def test_one_user_one_draft_a_second_response_starts_empty(chat, personas):

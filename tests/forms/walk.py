@@ -20,8 +20,10 @@ PRACTICE_BUTTONS = {
 
 
 def start(chat: Any) -> str:
-    chat.say("/ami")
-    return chat.press("J'accepte")
+    text = chat.say("/ami")
+    if any("J'accepte" in b.label for b in chat.buttons):
+        return chat.press("J'accepte")
+    return text  # consent given earlier: straight to the first question
 
 
 def add_actor(chat: Any, actor: dict[str, Any]) -> str:

@@ -6,8 +6,8 @@ import copy
 from typing import Any
 
 from bot.config import Settings
-from bot.mail.outbox import enqueue_submission
-from bot.storage.models import OutboxJob, Submission
+from bot.mail.outbox import enqueue_submission, first_referent_address
+from bot.storage.models import AddressVerification, OutboxJob, Submission
 from bot.storage.store import Store
 
 BASE_ANSWERS: dict[str, Any] = {
@@ -68,12 +68,39 @@ def answers(**overrides: Any) -> dict[str, Any]:
     return data
 
 
+def prove_address(store: Store, user_id: int, address: str) -> None:
+    """Record that the user typed back the code sent to `address` (as `bot.trust` does)."""
+    now = store.clock()
+    with store.unit() as session:
+        session.add(
+            AddressVerification(
+                user_id=user_id,
+                address=address,
+                code_hash="-",
+                created_at=now,
+                expires_at=now,
+                verified_at=now,
+            )
+        )
+
+
 def submit(
-    store: Store, settings: Settings, user_id: int = 4242, **overrides: Any
+    store: Store,
+    settings: Settings,
+    user_id: int = 4242,
+    *,
+    verified: bool = True,
+    **overrides: Any,
 ) -> tuple[Submission, list[OutboxJob]]:
-    """Store a submission and its e-mail jobs in one turn, as the form does."""
+    """Store a submission and its e-mail jobs in one turn, as the form does.
+
+    With `verified` (the default) the user has proved they hold the copy's address first.
+    """
     data = answers(**overrides)
     data["telegram_user_id"] = user_id
+    address = first_referent_address(data)
+    if verified and data.get("copy_to_referent") and address:
+        prove_address(store, user_id, address)
     with store.turn(user_id) as turn:
         sub = store.add_submission(
             turn.session,

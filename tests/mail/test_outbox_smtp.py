@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.mail.worker import OutboxWorker, backoff
 from bot.storage.models import OutboxStatus, UserNotice
 from bot.storage.store import Store
-from tests.conftest import FakeClock
+from tests.conftest import STAFF_ID, FakeClock
 from tests.mail.conftest import SmtpServer
 from tests.mail.factories import answers, submit
 
@@ -33,6 +33,14 @@ def notices(store: Store) -> list[str]:
         return [n.text for n in session.exec(select(UserNotice).order_by(UserNotice.id))]  # type: ignore[arg-type]
 
 
+def user_notices(store: Store, user_id: int) -> list[str]:
+    with store.session() as session:
+        from sqlmodel import select
+
+        stmt = select(UserNotice).where(UserNotice.user_id == user_id).order_by(UserNotice.id)  # type: ignore[arg-type]
+        return [n.text for n in session.exec(stmt)]
+
+
 def pdf_text(data: bytes) -> str:
     text = "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(data)).pages)
     return " ".join(text.split())
@@ -43,7 +51,7 @@ async def test_ars_mail_arrives_complete_and_parses_back(
 ) -> None:
     sub, jobs = submit(mail_store, mail_settings)
     assert [j.kind for j in jobs] == ["ars", "copy"]
-    assert jobs[0].message_id == f"<{sub.reference}.ars@example.org>"
+    assert re.fullmatch(rf"<{sub.reference}\.ars\.[0-9a-f]{{16}}@example\.org>", jobs[0].message_id)
 
     assert await worker(mail_store, mail_settings, clock).run_once() == 2
     [received] = smtp_server.handler.to(ARS)
@@ -58,7 +66,7 @@ async def test_ars_mail_arrives_complete_and_parses_back(
         "paul.lecam@example.org",
         "claire.morvan@example.net",
     ]
-    assert msg["Message-ID"] == f"<{sub.reference}.ars@example.org>"
+    assert msg["Message-ID"] == jobs[0].message_id
     assert msg["Date"]
 
     text = msg.get_body(("plain",)).get_content()
@@ -88,7 +96,7 @@ async def test_ars_mail_arrives_complete_and_parses_back(
         attachments[f"fiche-{sub.reference}-Lannion-Tregor-Communaute.pdf"].get_content()
     )
     for expected in [
-        "APPEL A MANIFESTATION D'INTERET",
+        "APPEL À MANIFESTATION D'INTÉRÊT",
         "Communauté Professionnelle Territoriale de Santé (CPTS)",
         "ARS Bretagne",
         sub.reference,
@@ -294,8 +302,10 @@ async def test_permanent_refusal_fails_the_job_and_staff_can_resend(
     assert await w.run_once() == 0
     [job] = mail_store.jobs()
     assert job.status == OutboxStatus.FAILED and "550" in (job.last_error or "")
-    [notice] = notices(mail_store)
-    assert "alertée" in notice and "ronan.derieux@ars.sante.fr" in notice
+    [notice] = user_notices(mail_store, 4242)
+    assert "alertées" in notice and "ronan.derieux@ars.sante.fr" in notice
+    [alert] = user_notices(mail_store, STAFF_ID)  # ARS_STAFF_IDS are told in Telegram
+    assert f"/renvoyer {job.id}" in alert and "550" in alert
     clock.advance(hours=3)
     assert await w.run_once() == 0  # a failed job is never retried on its own
     assert smtp_server.handler.attempts == 1

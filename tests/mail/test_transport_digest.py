@@ -158,7 +158,7 @@ def test_pdf_survives_emoji_and_right_to_left_text(
     sub, _ = submit(store, settings, actors=actors, context="x" * 4000)
     data = render_fiche_pdf(sub, unicode_font=unicode_font)
     text = "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(data)).pages)
-    assert "Paul" in text and "APPEL A MANIFESTATION" in text
+    assert "Paul" in text and "APPEL À MANIFESTATION" in text
 
 
 async def test_digest_is_scheduled_in_the_database_and_sent_once(

@@ -82,3 +82,26 @@ def test_log_records_never_contain_the_bot_token_or_passwords() -> None:
     message = record.getMessage()
     assert token not in message and "s3cr3t-pass" not in message
     assert "[token]" in message and "[secret]" in message
+
+
+def test_library_records_below_warning_are_dropped_and_addresses_and_phones_redacted() -> None:
+    from bot.logsetup import ThirdPartyFilter
+
+    drop = ThirdPartyFilter()
+    body = logging.LogRecord(
+        "telegram.ext.ExtBot", logging.DEBUG, __file__, 1, "Calling sendMessage %s", ({"text": "x"},), None
+    )  # fmt: skip
+    own = logging.LogRecord("bot.engine", logging.DEBUG, __file__, 1, "turn of user 4", None, None)
+    warn = logging.LogRecord("telegram.ext", logging.WARNING, __file__, 1, "network", None, None)
+    assert [drop.filter(r) for r in (body, own, warn)] == [False, True, True]
+
+    redactor = RedactingFilter(allowed=["ars@example.org"])
+    record = logging.LogRecord(
+        "bot.mail", logging.ERROR, __file__, 1,
+        "job 3 to %s (copy of ars@example.org) refused; call %s or %s at 2026-11-29 12:40:17",
+        ("paul.lecam@example.org", "06 11 22 33 44", "+33611223344"), None,
+    )  # fmt: skip
+    redactor.filter(record)
+    message = record.getMessage()
+    assert "paul.lecam" not in message and "06 11" not in message and "+336" not in message
+    assert "ars@example.org" in message and "2026-11-29 12:40:17" in message

@@ -209,3 +209,41 @@ def test_a_commune_finds_the_responses_whose_recognised_territory_holds_it(app, 
     elsewhere, _ = submit(app.store, app.settings, user_id=22)
     found = staff.say("/reponses Josselin")
     assert on_epci.reference in found and elsewhere.reference not in found
+
+
+def test_export_alters_no_cell_unless_it_could_be_a_formula(app) -> None:  # type: ignore[no-untyped-def]
+    referents = answers()["referents"]
+    referents[0]["phone_display"] = "+1-1"
+    referents[1]["phone_display"] = "-2-3"
+    sub, _ = submit(
+        app.store, app.settings, territory="", context="@SUM(A1)", referents=referents,
+        flags=[], copy_to_referent=False,
+    )  # fmt: skip
+    header, row = list(
+        csv.reader(io.StringIO(export_csv([sub]).decode("utf-8-sig")), delimiter=";")
+    )
+    cells = dict(zip(header, row, strict=True))
+    assert cells["Territoire de projet"] == "" and cells["Points à vérifier"] == ""
+    assert "'" not in cells["Territoires en commun avec"]
+    assert cells["Téléphones des référents"] == "'+1-1, -2-3"
+    assert cells["Contexte"] == "'@SUM(A1)"
+    assert cells["Référence"] == sub.reference  # ordinary text untouched
+    for start in ("=1+1", "+1", "-1", "@x", "\tx", "\rx"):
+        from bot.staff.export import _csv_safe
+
+        assert _csv_safe(start) == "'" + start
+    assert _csv_safe("1+1") == "1+1" and _csv_safe("") == ""
+
+
+def test_xlsx_holds_real_dates_and_numbers(app) -> None:  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    sub, _ = submit(app.store, app.settings)
+    ws = openpyxl.load_workbook(io.BytesIO(export_xlsx([sub]))).active
+    header = [c.value for c in ws[1]]
+    row = {h: c for h, c in zip(header, ws[2], strict=True)}
+    assert isinstance(row["Reçue le"].value, dt.datetime)
+    assert row["Reçue le"].value == dt.datetime(2026, 11, 23, 10, 0)  # 09:00 UTC, Paris time
+    assert row["Nombre d'acteurs"].value == 2 and row["Nombre d'acteurs"].data_type == "n"
+    assert row["Échéance comprise"].value == dt.datetime(2027, 2, 28, 0, 0)
+    assert row["Contexte"].data_type == "s"

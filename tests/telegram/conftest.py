@@ -138,9 +138,12 @@ class StubEngine:
         self.seen: list[Incoming] = []
         self.lock = threading.Lock()
 
-    def handle(self, incoming: Incoming) -> list[Reply]:
+    def handle(self, incoming: Incoming, render_documents: bool = True) -> list[Reply]:
         with self.lock:
             self.seen.append(incoming)
         if self.delay:
             time.sleep(self.delay)
         return self.script(incoming)
+
+    def render_document(self, reply: Reply) -> Reply:
+        return reply

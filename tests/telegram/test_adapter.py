@@ -213,8 +213,8 @@ async def test_my_data_arrives_as_a_json_document_with_its_filename(start_bot: S
     user = running.server.user(1011)
     await user.send_command("mesdonnees")
     messages = await settle(user)
-    [received] = user.documents()
-    assert received.file_name == "mes-donnees.json"
+    readable, received = user.documents()
+    assert readable.file_name == "mes-donnees.txt" and received.file_name == "mes-donnees.json"
     assert json.loads(received.data)["telegram_user_id"] == 1011
     assert "Voici toutes les données que je conserve sur vous" in texts_of(messages)[0]
 

@@ -1,0 +1,105 @@
+"""The webhook refuses large bodies before reading them, and logs the socket's address."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.adapters.telegram import build_application, serve
+from tests.support.botapi import BotApiServer, free_port
+from tests.telegram.conftest import TOKEN, build_test_app
+
+
+async def _serving(
+    botapi: BotApiServer, tg_settings: Any, qa_service: Any, **extra: Any
+) -> AsyncIterator[int]:
+    port = free_port()
+    settings = tg_settings.model_copy(
+        update={
+            "webhook_url": f"http://127.0.0.1:{port}/tg/hook",
+            "webhook_port": port,
+            "webhook_secret": "s3cret-token",
+            **extra,
+        }
+    )
+    app = build_test_app(settings, qa_service)
+    application = build_application(app, token=TOKEN, base_url=botapi.base_url)
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(application, webhook=True, stop=stop, handle_signals=False))
+    try:
+        await botapi.wait_for(lambda: botapi.webhook_url is not None, timeout=10)
+        yield port
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, 20) == 0
+
+
+@pytest.fixture
+async def webhook_port(botapi, tg_settings, qa_service) -> AsyncIterator[int]:  # type: ignore[no-untyped-def]
+    async for port in _serving(botapi, tg_settings, qa_service):
+        yield port
+
+
+@pytest.fixture
+async def proxied_port(botapi, tg_settings, qa_service) -> AsyncIterator[int]:  # type: ignore[no-untyped-def]
+    async for port in _serving(
+        botapi, tg_settings, qa_service, webhook_trusted_proxies=["127.0.0.1"]
+    ):
+        yield port
+
+
+async def test_a_body_over_one_mebibyte_is_refused_before_the_secret_is_even_checked(
+    webhook_port: int,
+) -> None:
+    url = f"http://127.0.0.1:{webhook_port}/tg/hook"
+    headers = {"X-Telegram-Bot-Api-Secret-Token": "wrong", "Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, data=b"x" * 1000, headers=headers) as response:
+            assert response.status == 403  # small body: read, secret checked
+        refused = None
+        try:
+            big = b"{" + b" " * (2 * 1024 * 1024) + b"}"
+            async with session.post(url, data=big, headers=headers) as response:
+                refused = response.status
+        except aiohttp.ClientError:
+            refused = "connection closed"
+        assert refused != 403 and refused != 200, refused
+        async with session.get(f"http://127.0.0.1:{webhook_port}/healthz") as response:
+            assert response.status == 200  # still serving
+
+
+async def test_a_forged_forwarded_for_is_not_logged_as_the_client(
+    webhook_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = {"X-Telegram-Bot-Api-Secret-Token": "wrong", "X-Forwarded-For": "203.0.113.9"}
+    with caplog.at_level(logging.WARNING, logger="bot.adapters.telegram"):
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"http://127.0.0.1:{webhook_port}/tg/hook", json={}, headers=headers
+            ) as response,
+        ):
+            assert response.status == 403
+    [line] = [r.getMessage() for r in caplog.records if "wrong secret" in r.getMessage()]
+    assert line.endswith("127.0.0.1") and "203.0.113.9" not in line
+
+
+async def test_a_trusted_proxy_passes_on_the_client_address(
+    proxied_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = {"X-Telegram-Bot-Api-Secret-Token": "wrong", "X-Real-IP": "203.0.113.9"}
+    with caplog.at_level(logging.WARNING, logger="bot.adapters.telegram"):
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"http://127.0.0.1:{proxied_port}/tg/hook", json={}, headers=headers
+            ) as response,
+        ):
+            assert response.status == 403
+    [line] = [r.getMessage() for r in caplog.records if "wrong secret" in r.getMessage()]
+    assert line.endswith("203.0.113.9")
