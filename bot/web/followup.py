@@ -416,7 +416,7 @@ def filtered(statement: Any, query: ListQuery, account: StaffAccount) -> Any:
         statement = statement.where(Followup.submitted_at < end)
     words = normalise(query.q).split()
     for word in words[:8]:
-        statement = statement.where(col(Followup.search_text).contains(word))
+        statement = statement.where(col(Followup.search_text).contains(" " + word))
     return statement
 
 
