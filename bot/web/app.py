@@ -180,7 +180,9 @@ async def login_page(request: Request) -> Response:
 def _login_form(
     web: Web, request: Request, errors: list[str], email: str, status: int = 200
 ) -> Response:
-    token = secrets.token_urlsafe(32)
+    # one token per browser, kept while it is there: several tabs (or the favicon's redirect
+    # to this page) must not invalidate the form already shown
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
     response = web.render(
         request,
         "login.html",
@@ -532,6 +534,7 @@ def make_templates() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["fdate"] = lambda value, with_time=True: F.french_date(value, with_time)
+    env.filters["sdate"] = lambda value: value.astimezone(F.PARIS).strftime("%d/%m/%Y %H:%M")
     return env
 
 
