@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint format bench diagrams migrate clean
+.PHONY: run web test lint format bench diagrams migrate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) -m bot migrate
 	$(PY) -m bot run
+
+web: $(STAMP)
+	$(PY) -m bot migrate
+	$(PY) -m bot web
 
 test: $(STAMP)
 	$(PY) -m ruff check bot tests benchmarks
@@ -34,6 +38,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.qa_bench
 	$(PY) -m benchmarks.form_bench
 	$(PY) -m benchmarks.export_bench
+	$(PY) -m benchmarks.web_bench
 	$(PY) -m benchmarks.telegram_bench --rounds 3
 	$(PY) -m benchmarks.load_bench --users 200 --db both
 
