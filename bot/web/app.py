@@ -1,6 +1,7 @@
 """The ARS back office: a small server-rendered web application on the bot's database.
 
-Starlette routes, Jinja2 templates (autoescaped) styled with the State's design system (DSFR,
+Starlette routes (database work runs in Starlette's thread pool, never on the event loop),
+Jinja2 templates (autoescaped) styled with the State's design system (DSFR,
 vendored under static/dsfr). Handlers stay thin: data goes through `bot.web.followup` and
 `bot.web.auth`, both on the bot's `Store`. Every page but the sign-in page needs a session;
 every POST needs the session's CSRF token (the sign-in form: a double-submit cookie).
@@ -20,6 +21,7 @@ from urllib.parse import urlencode
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlmodel import col, select
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -124,8 +126,8 @@ class SessionGate(BaseHTTPMiddleware):
         path = request.url.path
         request.state.signed_in = None
         if not path.startswith("/static/"):
-            request.state.signed_in = auth.current_session(
-                web.store, web.settings, request.cookies.get(SESSION_COOKIE)
+            request.state.signed_in = await run_in_threadpool(
+                auth.current_session, web.store, web.settings, request.cookies.get(SESSION_COOKIE)
             )
         if request.state.signed_in is None and not path.startswith(PUBLIC_PREFIXES):
             target = path + (f"?{request.url.query}" if request.url.query else "")
@@ -170,7 +172,7 @@ def _set_session_cookie(web: Web, response: Response, token: str) -> None:
 
 
 # --- sign-in and sign-out ------------------------------------------------------------------
-async def login_page(request: Request) -> Response:
+def login_page(request: Request) -> Response:
     web = web_of(request)
     if request.state.signed_in is not None:
         return RedirectResponse(_safe_next(request.query_params.get("suite")), status_code=303)
@@ -213,8 +215,12 @@ BAD_CREDENTIALS = "Adresse e-mail ou mot de passe incorrect."
 
 
 async def login_submit(request: Request) -> Response:
-    web = web_of(request)
     form = await request.form()
+    return await run_in_threadpool(_login_submit, request, form)
+
+
+def _login_submit(request: Request, form: FormData) -> Response:
+    web = web_of(request)
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie or not hmac.compare_digest(str(form.get("csrf_token") or ""), cookie):
         return _login_form(
@@ -258,7 +264,7 @@ def _signed_in_redirect(
 async def logout(request: Request) -> Response:
     web = web_of(request)
     await checked_form(request)
-    auth.close_session(web.store, request.cookies.get(SESSION_COOKIE))
+    await run_in_threadpool(auth.close_session, web.store, request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/connexion?erreur=deconnecte", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -293,6 +299,12 @@ async def oidc_callback(request: Request) -> Response:
     if not email and token.get("access_token"):
         claims = dict(await web.oidc.userinfo(token=token))
         email = str(claims.get("email") or "")
+    suite = request.session.pop("suite", None)
+    return await run_in_threadpool(_oidc_sign_in, request, email, suite)
+
+
+def _oidc_sign_in(request: Request, email: str, suite: str | None) -> Response:
+    web = web_of(request)
     account = auth.account_by_email(web.store, email) if email else None
     ip = client_ip(request)
     if account is None or not account.active:
@@ -300,15 +312,15 @@ async def oidc_callback(request: Request) -> Response:
         web.store.audit("web:oidc", "web.login_refused", email[:200])
         return RedirectResponse(f"/connexion?erreur={OIDC_UNKNOWN}", status_code=303)
     auth.record_attempt(web.store, email, ip, success=True)
-    return _signed_in_redirect(web, request, account, "oidc", request.session.pop("suite", None))
+    return _signed_in_redirect(web, request, account, "oidc", suite)
 
 
 # --- the list ----------------------------------------------------------------------------------
-async def home(request: Request) -> Response:
+def home(request: Request) -> Response:
     return RedirectResponse("/reponses", status_code=303)
 
 
-async def responses(request: Request) -> Response:
+def responses(request: Request) -> Response:
     web = web_of(request)
     account = signed_in(request).account
     FU.sync(web.store, web.config)
@@ -348,7 +360,7 @@ def _objective_labels() -> dict[str, str]:
     return objective_labels()
 
 
-async def export(request: Request) -> Response:
+def export(request: Request) -> Response:
     web = web_of(request)
     account = signed_in(request).account
     fmt = request.path_params["fmt"]
@@ -389,7 +401,7 @@ def _visible(request: Request) -> tuple[Web, StaffAccount, Submission, FU.Follow
     return web, account, sub, row
 
 
-async def response_page(request: Request) -> Response:
+def response_page(request: Request) -> Response:
     web, account, sub, row = _visible(request)
     web.store.audit(f"web:{account.email}"[:64], "web.view", sub.reference)
     fiche = F.build_fiche(sub)
@@ -430,7 +442,7 @@ async def response_page(request: Request) -> Response:
     )
 
 
-async def response_pdf(request: Request) -> Response:
+def response_pdf(request: Request) -> Response:
     web, account, sub, _row = _visible(request)
     web.store.audit(f"web:{account.email}"[:64], "web.pdf", sub.reference)
     name = safe_filename(f"fiche-{sub.reference}.pdf")
@@ -442,8 +454,12 @@ async def response_pdf(request: Request) -> Response:
 
 
 async def response_update(request: Request) -> Response:
-    web, account, sub, row = _visible(request)
     form = await checked_form(request)
+    return await run_in_threadpool(_response_update, request, form)
+
+
+def _response_update(request: Request, form: FormData) -> Response:
+    web, account, sub, row = _visible(request)
     action = str(form.get("action") or "")
     kwargs: dict[str, Any] = {}
     if action == "suivi":
@@ -472,8 +488,12 @@ async def response_update(request: Request) -> Response:
 
 
 async def response_resend(request: Request) -> Response:
-    web, account, sub, row = _visible(request)
     await checked_form(request)
+    return await run_in_threadpool(_response_resend, request)
+
+
+def _response_resend(request: Request) -> Response:
+    web, account, sub, row = _visible(request)
     if not FU.can_edit(account, row):
         raise HTTPException(403, "Votre rôle ne permet que la consultation.")
     raw = str(request.path_params["job"])
@@ -495,7 +515,7 @@ def _redirect_back(sub: Submission, message: str) -> Response:
 
 
 # --- statistics ----------------------------------------------------------------------------------
-async def stats_page(request: Request) -> Response:
+def stats_page(request: Request) -> Response:
     web = web_of(request)
     account = signed_in(request).account
     FU.sync(web.store, web.config)
