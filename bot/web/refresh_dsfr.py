@@ -23,17 +23,17 @@ DEFAULT_VERSION = "1.15.3"
 TARGET = Path(__file__).resolve().parent / "static" / "dsfr"
 # In the order of the full build (dsfr.min.css): later components build on earlier ones.
 COMPONENTS = [
-    "link", "button", "form", "input", "select", "checkbox", "badge", "tag", "logo",
-    "skiplink", "callout", "alert", "notice", "pagination", "table", "breadcrumb",
-    "connect", "header", "footer",
+    "link", "button", "form", "input", "select", "checkbox", "badge", "logo",
+    "skiplink", "callout", "alert", "pagination", "table", "breadcrumb", "header", "footer",
 ]  # fmt: skip
 ICONS = {  # utility icon → its family folder
     "download-line": "system",
     "logout-box-r-line": "system",
-    "arrow-up-line": "arrows",
-    "arrow-down-line": "arrows",
 }
+# Upright Marianne only: the pages use no italics (the CSS's other faces are never fetched).
+FONTS = ["Marianne-Light", "Marianne-Regular", "Marianne-Medium", "Marianne-Bold"]
 FONT = re.compile(r"url\(\.\./fonts/([^)]+)\)")
+COMPONENT_ICON = re.compile(r"url\((?:\.\./)+icons/([a-z-]+)/([a-z0-9-]+)\.svg\)")
 
 
 def pack(version: str, work: Path) -> tuple[Path, dict[str, str]]:
@@ -60,6 +60,10 @@ def build(package: Path, meta: dict[str, str]) -> None:
     css = [FONT.sub(r"url(fonts/\1)", (dist / "core" / "core.min.css").read_text("utf-8"))]
     for name in COMPONENTS:
         css.append((dist / "component" / name / f"{name}.min.css").read_text("utf-8"))
+    # the icons the components themselves draw (badges, alerts, links…): copied and re-pointed
+    for family, icon in sorted(set(COMPONENT_ICON.findall("".join(css)))):
+        shutil.copy(dist / "icons" / family / f"{icon}.svg", TARGET / "icons" / f"{icon}.svg")
+    css = [COMPONENT_ICON.sub(r"url(icons/\2.svg)", part) for part in css]
     icon_css = (dist / "utility" / "icons" / "icons.min.css").read_text("utf-8")
     for icon, family in ICONS.items():
         rule = re.search(
@@ -71,8 +75,8 @@ def build(package: Path, meta: dict[str, str]) -> None:
         css.append(re.sub(r"url\([^)]*/([^/)]+\.svg)\)", r"url(icons/\1)", rule.group(0)))
         shutil.copy(dist / "icons" / family / f"{icon}.svg", TARGET / "icons" / f"{icon}.svg")
     (TARGET / "dsfr.min.css").write_text("\n".join(css), "utf-8")
-    for font in sorted((dist / "fonts").glob("Marianne-*.woff2")):
-        shutil.copy(font, TARGET / "fonts" / font.name)
+    for font in FONTS:
+        shutil.copy(dist / "fonts" / f"{font}.woff2", TARGET / "fonts" / f"{font}.woff2")
     shutil.copy(package / "LICENSE.md", TARGET / "LICENSE.md")
     (TARGET / "PROVENANCE").write_text(
         "\n".join(
@@ -84,8 +88,9 @@ def build(package: Path, meta: dict[str, str]) -> None:
                 "licence: Etalab 2.0 with the DSFR terms of use (LICENSE.md)",
                 "kept: dist/core/core.min.css and, concatenated after it, dist/component/"
                 "{" + ",".join(COMPONENTS) + "}/*.min.css → dsfr.min.css;",
-                "      utility icons " + ", ".join(ICONS) + " (rules appended to dsfr.min.css,",
-                "      SVG files in icons/); dist/fonts/Marianne-*.woff2 in fonts/",
+                "      utility icons " + ", ".join(ICONS) + " (rules appended to dsfr.min.css)",
+                "      and the icons those components draw (SVG files in icons/);",
+                "      dist/fonts/{" + ",".join(FONTS) + "}.woff2 in fonts/",
                 "refresh: python -m bot.web.refresh_dsfr [VERSION]",
                 "",
             ]

@@ -244,3 +244,11 @@ def test_pages_forbid_framing_and_scripts(server: Server) -> None:
         page = client.get("/connexion")
     assert page.headers["x-frame-options"] == "DENY"
     assert "script-src 'none'" in page.headers["content-security-policy"]
+
+
+def test_static_design_system_files_are_served_without_a_session(server: Server) -> None:
+    with server.client() as client:
+        css = client.get("/static/dsfr/dsfr.min.css")
+        font = client.get("/static/dsfr/fonts/Marianne-Regular.woff2")
+    assert css.status_code == 200 and ".fr-header" in css.text
+    assert font.status_code == 200

@@ -137,6 +137,14 @@ def test_secretariat_walks_sign_in_filter_response_followup_and_export(
         assert rows[0][:2] == ["Référence", "Reçue le"]
         assert [r[0] for r in rows[1:]] == [server.subs["brest"].reference]
 
+        # every stylesheet, font and icon the pages use is vendored: nothing failed to load
+        failures = [
+            entry["message"]
+            for entry in driver.get_log("browser")
+            if entry["level"] == "SEVERE" and "favicon.ico" not in entry["message"]
+        ]
+        assert failures == []
+
         # sign out: back to the sign-in page, the list is closed again
         driver.find_element(By.CSS_SELECTOR, "form[action='/deconnexion'] button").click()
         wait_for(lambda: driver.title.startswith("Connexion"))
