@@ -393,7 +393,7 @@ def _visible(request: Request) -> tuple[Web, StaffAccount, Submission, FU.Follow
     account = signed_in(request).account
     raw = str(request.path_params["sid"])
     FU.sync(web.store, web.config)
-    row = FU.get_followup(web.store, int(raw)) if raw.isdigit() else None
+    row = FU.get_followup(web.store, int(raw)) if raw.isdigit() and len(raw) < 10 else None
     if row is None or not FU.can_see(account, row):
         raise HTTPException(404, "Cette réponse n'existe pas, ou vous n'y avez pas accès.")
     sub = web.store.submission(row.submission_id)
@@ -467,7 +467,9 @@ def _response_update(request: Request, form: FormData) -> Response:
         if account.role == "secretariat" and "delegation" in form:
             kwargs["delegation"] = str(form.get("delegation") or "")
         agent = str(form.get("agent") or "")
-        kwargs["agent_id"] = int(agent) if agent.isdigit() else None
+        if agent and not (agent.isdigit() and len(agent) < 10):
+            raise HTTPException(400, "Agent inconnu.")
+        kwargs["agent_id"] = int(agent) if agent else None
         kwargs["labels"] = [
             *[str(v) for v in form.getlist("labels")],
             *str(form.get("new_labels") or "").split(","),
@@ -498,7 +500,7 @@ def _response_resend(request: Request) -> Response:
         raise HTTPException(403, "Votre rôle ne permet que la consultation.")
     raw = str(request.path_params["job"])
     with web.store.unit() as session:
-        job = session.get(OutboxJob, int(raw)) if raw.isdigit() else None
+        job = session.get(OutboxJob, int(raw)) if raw.isdigit() and len(raw) < 10 else None
     if job is None or job.submission_id != sub.id or job.id is None:
         raise HTTPException(404, "Cet envoi n'existe pas pour cette réponse.")
     web.store.requeue_job(job.id)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot.config import ROOT
@@ -242,8 +243,17 @@ def new_followup(sub: Submission, config: FollowupConfig, now: datetime) -> Foll
 def sync(store: Store, config: FollowupConfig) -> int:
     """Give every submission without one its follow-up row; recount overlaps when any came.
 
-    Cheap when nothing is new (one anti-join); new responses cost one overlap pass.
+    Cheap when nothing is new (one anti-join); new responses cost one overlap pass. Two
+    instances racing to add the same rows: the loser's transaction fails on the primary key and
+    is dropped, the winner's rows stand.
     """
+    try:
+        return _sync(store, config)
+    except IntegrityError:
+        return 0
+
+
+def _sync(store: Store, config: FollowupConfig) -> int:
     with store.unit() as session:
         missing = list(
             session.exec(

@@ -252,3 +252,20 @@ def test_static_design_system_files_are_served_without_a_session(server: Server)
         font = client.get("/static/dsfr/fonts/Marianne-Regular.woff2")
     assert css.status_code == 200 and ".fr-header" in css.text
     assert font.status_code == 200
+
+
+def test_odd_response_numbers_get_a_plain_404(server: Server) -> None:
+    with server.client() as client:
+        client.login(SECRETARIAT)
+        for path in ("/reponses/99999999999999999999", "/reponses/abc", "/reponses/0"):
+            response = client.get(path)
+            assert response.status_code == 404, path
+            assert (
+                "Cette réponse n&#39;existe pas, ou vous n&#39;y avez pas accès." in response.text
+            )
+        token = client.csrf_of("/reponses/1")
+        odd_agent = client.post(
+            "/reponses/1/suivi",
+            data={"csrf_token": token, "action": "suivi", "status": "nouvelle", "agent": "9" * 30},
+        )
+        assert odd_agent.status_code == 400
