@@ -117,8 +117,15 @@ def throttled(store: Store, settings: Settings, email: str, ip: str) -> bool:
         )
 
 
+ATTEMPTS_KEPT = timedelta(days=30)  # then erased (they hold e-mails and addresses)
+
+
 def record_attempt(store: Store, email: str, ip: str, success: bool) -> None:
+    """Count a sign-in try; attempts older than 30 days are erased on the way."""
     with store.unit() as session:
+        session.exec(  # type: ignore[call-overload]
+            delete(LoginAttempt).where(col(LoginAttempt.at) < store.clock() - ATTEMPTS_KEPT)
+        )
         session.add(
             LoginAttempt(
                 at=store.clock(), email=email.strip().lower()[:320], ip=ip[:64], success=success

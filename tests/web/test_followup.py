@@ -272,6 +272,17 @@ def test_sign_in_is_throttled_per_address(server: Server) -> None:
         assert client.login(SECRETARIAT).status_code == 429
 
 
+def test_sign_in_attempts_are_erased_after_thirty_days(server: Server) -> None:
+    from bot.storage.models import LoginAttempt
+
+    auth.record_attempt(server.store, "ancien@ars.sante.fr", "192.0.2.1", success=False)
+    server.clock.advance(days=31)
+    auth.record_attempt(server.store, SECRETARIAT, "192.0.2.2", success=True)
+    with server.store.unit() as session:
+        emails = [a.email for a in session.exec(select(LoginAttempt))]
+    assert emails == [SECRETARIAT]
+
+
 # --- configuration, départements, commands -----------------------------------------------------
 def test_followup_config_is_checked_at_load(tmp_path: Path) -> None:
     bad = tmp_path / "followup.yaml"
