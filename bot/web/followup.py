@@ -243,7 +243,8 @@ def new_followup(sub: Submission, config: FollowupConfig, now: datetime) -> Foll
 def sync(store: Store, config: FollowupConfig) -> int:
     """Give every submission without one its follow-up row; recount overlaps when any came.
 
-    Cheap when nothing is new (one anti-join); new responses cost one overlap pass. Two
+    Cheap when nothing is new (two counts); new responses cost one overlap pass over all
+    responses (about 1 s at 5 000 responses, on the first request after they arrive). Two
     instances racing to add the same rows: the loser's transaction fails on the primary key and
     is dropped, the winner's rows stand.
     """
@@ -255,6 +256,12 @@ def sync(store: Store, config: FollowupConfig) -> int:
 
 def _sync(store: Store, config: FollowupConfig) -> int:
     with store.unit() as session:
+        # fast path: a follow-up row exists only for a submission, and neither is ever deleted,
+        # so equal counts mean nothing is missing (two index counts instead of an anti-join)
+        subs = session.exec(select(func.count()).select_from(Submission)).one()
+        rows = session.exec(select(func.count()).select_from(Followup)).one()
+        if subs == rows:
+            return 0
         missing = list(
             session.exec(
                 select(Submission)
