@@ -9,7 +9,7 @@ LOCK   := requirements.lock
 # uv only resolves (make lock); installing is plain pip, hashes required
 UV_SPEC := uv>=0.5,<1
 
-.PHONY: run test lint format bench diagrams migrate clean lock
+.PHONY: run web test lint format bench diagrams migrate clean lock
 
 # Every dependency (runtime and dev) comes from the lock file, each checked against its hash;
 # then the project itself, without dependencies.
@@ -37,6 +37,10 @@ run: $(STAMP)
 	$(PY) -m bot migrate
 	$(PY) -m bot run
 
+web: $(STAMP)
+	$(PY) -m bot migrate
+	$(PY) -m bot web
+
 test: $(STAMP)
 	$(PY) -m ruff check bot tests benchmarks
 	$(PY) -m ruff format --check bot tests benchmarks
@@ -55,6 +59,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.submit_bench
 	$(PY) -m benchmarks.export_bench
 	$(PY) -m benchmarks.territory_bench
+	$(PY) -m benchmarks.web_bench
 	$(PY) -m benchmarks.telegram_bench --rounds 3
 	$(PY) -m benchmarks.load_bench --users 200 --db both
 

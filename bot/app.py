@@ -63,9 +63,10 @@ def build_app(
     engine = DialogueEngine(store=store, qa=qa, settings=settings, clock=clock)
     app = App(settings=settings, store=store, qa=qa, engine=engine)
     engine.flows.update(load_flows(app))
-    from bot.staff.commands import staff_commands
+    if settings.telegram_staff_commands:
+        from bot.staff.commands import staff_commands
 
-    engine.staff_commands.update(staff_commands(app))
+        engine.staff_commands.update(staff_commands(app))
     return app
 
 

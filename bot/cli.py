@@ -1,4 +1,4 @@
-"""Command line: `python -m bot run|chat|ask|territory|migrate|diagram|worker|export|outbox|stats`.
+"""Command line: `python -m bot run|chat|ask|territory|migrate|diagram|worker|export|outbox|stats|web|staff`.
 
 Imports are lazy so that `ask` starts fast (it loads only the knowledge base).
 """
@@ -63,8 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--once", action="store_true", help="un seul passage puis s'arrêter")
 
     from bot.staff.cli import add_staff_commands
+    from bot.web.cli import add_web_commands
 
     add_staff_commands(sub)
+    add_web_commands(sub)
     return parser
 
 
@@ -143,7 +145,13 @@ def _main(argv: Sequence[str] | None = None) -> int:
     quiet = args.command == "chat" and "LOG_LEVEL" not in os.environ  # the terminal is the chat
     configure_logging(
         "WARNING" if quiet else settings.log_level,
-        secrets=[settings.telegram_bot_token, settings.smtp_password, settings.webhook_secret],
+        secrets=[
+            settings.telegram_bot_token,
+            settings.smtp_password,
+            settings.webhook_secret,
+            settings.web_secret_key,
+            settings.oidc_client_secret,
+        ],
         allowed=[settings.mail_from, settings.ars_mailbox, settings.alert_email],
     )
     if args.command == "migrate":
@@ -198,6 +206,10 @@ def _dispatch(settings: object, args: argparse.Namespace) -> int:
         from bot.mail.worker import run_worker_cli
 
         return run_worker_cli(settings, once=args.once)
+    if args.command in ("web", "staff"):
+        from bot.web.cli import run_web_command
+
+        return run_web_command(settings, args)  # type: ignore[arg-type]
     from bot.staff.cli import run_staff_command
 
     return run_staff_command(settings, args)

@@ -46,6 +46,25 @@ class Settings(BaseSettings):
     mail_outbox_dir: Path = ROOT / "data" / "outbox"
 
     ars_staff_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    # The staff commands in Telegram (/reponses, /export…): off, public agents use the back office
+    telegram_staff_commands: bool = False
+
+    # The back office (`python -m bot web`)
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+    web_secret_key: str = ""  # signs the OpenID Connect state cookie; random per process if empty
+    web_cookie_secure: bool = True  # cookies only over HTTPS (false for plain-HTTP tests)
+    web_session_hours: float = 8.0  # a session ends this long after sign-in…
+    web_session_idle_minutes: float = 60.0  # …or after this long without a request
+    web_login_max_failures_account: int = 5  # failed sign-ins per account…
+    web_login_max_failures_ip: int = 20  # …and per address…
+    web_login_window_minutes: float = 15.0  # …in this window, then refused until it passes
+    web_page_size: int = 50
+    oidc_issuer: str = ""  # e.g. https://auth.agentconnect.gouv.fr/api/v2 (ProConnect)
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_redirect_url: str = ""  # e.g. https://backoffice.example.org/auth/oidc/callback
+    oidc_scopes: str = "openid email"
 
     digest_every_hours: int = 0  # 0: no digest
     draft_retention_days: int = 30

@@ -64,6 +64,7 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Set
         "database_url": database_url,
         "mail_outbox_dir": tmp_path / "outbox",
         "ars_staff_ids": [STAFF_ID],
+        "telegram_staff_commands": True,
         "smtp_host": "",
         "telegram_bot_token": "",
         "mail_from": "bot-cpts@example.org",

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKey, Text, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -183,3 +183,97 @@ class HealthProbe(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=64)
     at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False))
+
+
+# --- the ARS back office (bot/web): its own tables, none of the above is altered ----------------
+
+
+class StaffAccount(SQLModel, table=True):
+    """A back-office user: secretariat, délégation (with its départements) or manager."""
+
+    __tablename__ = "staff_account"
+    __table_args__ = (UniqueConstraint("email"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320)  # stored lower-case
+    role: str = Field(max_length=16)  # "secretariat", "delegation", "manager"
+    departements: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    password_hash: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    active: bool = Field(default=True)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+
+
+class StaffSession(SQLModel, table=True):
+    """A signed-in browser: the cookie holds a random token, the table only its SHA-256."""
+
+    __tablename__ = "staff_session"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    account_id: int = Field(foreign_key="staff_account.id", index=True)
+    csrf_token: str = Field(max_length=64)
+    via: str = Field(default="password", max_length=16)  # "password" or "oidc"
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+    last_seen_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+    expires_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class LoginAttempt(SQLModel, table=True):
+    """A sign-in try (throttling per account and per address holds across instances)."""
+
+    __tablename__ = "login_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False, index=True)
+    )
+    email: str = Field(max_length=320, index=True)
+    ip: str = Field(max_length=64, index=True)
+    success: bool = Field(default=False)
+
+
+class Followup(SQLModel, table=True):
+    """The ARS's follow-up of one response, with what the list filters and sorts on."""
+
+    __tablename__ = "followup"
+
+    submission_id: int = Field(
+        sa_column=Column(
+            "submission_id", ForeignKey("submission.id"), primary_key=True, autoincrement=False
+        )
+    )
+    reference: str = Field(max_length=32, index=True)
+    submitted_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False, index=True))
+    status: str = Field(max_length=32, index=True)
+    delegation: str | None = Field(default=None, max_length=8, index=True)  # a département
+    departements: str = Field(default="", max_length=64)  # inferred, "22,29"
+    agent_id: int | None = Field(default=None, foreign_key="staff_account.id")
+    labels: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    objectives: str = Field(default="", max_length=128)  # ",information,reflection,"
+    first_actor: str = Field(default="", max_length=255)
+    territory: str = Field(default="", max_length=255)
+    overlap_count: int = Field(default=0)
+    search_text: str = Field(default="", sa_column=Column(Text, nullable=False))  # normalised
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+
+
+class FollowupEvent(SQLModel, table=True):
+    """One change to a follow-up (status, assignment, label, note, resend): the audit trail."""
+
+    __tablename__ = "followup_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    submission_id: int = Field(foreign_key="submission.id", index=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False))
+    actor_id: int | None = Field(default=None, foreign_key="staff_account.id")
+    actor: str = Field(max_length=320)  # the e-mail at the time, kept if the account goes
+    kind: str = Field(max_length=32)  # "status", "delegation", "agent", "labels", "note", "resend"
+    old_value: str = Field(default="", sa_column=Column(Text, nullable=False))
+    new_value: str = Field(default="", sa_column=Column(Text, nullable=False))
