@@ -21,9 +21,13 @@ from bot.engine.engine import AMI_FLOW
 from bot.storage.models import (
     AddressVerification,
     Conversation,
+    Followup,
+    FollowupEvent,
     OutboxJob,
     OutboxStatus,
     Submission,
+    SubmissionCommune,
+    SubmissionPlaceWord,
     UserNotice,
 )
 from bot.storage.store import Store
@@ -164,6 +168,15 @@ class Erasure:
     erased_submissions: list[str]  # references erased before reaching the ARS
 
 
+def delete_submission(session: Session, sub: Submission) -> None:
+    """Delete a response with every row that refers to it: its e-mail jobs, its territory
+    index (communes, words) and the back office's follow-up and history."""
+    for model in (OutboxJob, SubmissionCommune, SubmissionPlaceWord, FollowupEvent, Followup):
+        session.exec(delete(model).where(model.submission_id == sub.id))  # type: ignore[attr-defined, call-overload]
+    session.flush()
+    session.delete(sub)
+
+
 def erase_user(session: Session, settings: Settings, user_id: int) -> Erasure:
     """Erase everything about the user that the ARS has not received (in the caller's turn).
 
@@ -179,12 +192,9 @@ def erase_user(session: Session, settings: Settings, user_id: int) -> Erasure:
         if any(j.kind == "ars" and j.status == OutboxStatus.SENT for j in jobs):
             kept.append(sub.reference)
             continue
-        for job in jobs:
-            session.delete(job)
-        session.flush()
         erased.append(sub.reference)
         remove_mail_files(settings, sub.reference)
-        session.delete(sub)
+        delete_submission(session, sub)
     vids = _verification_ids(session, user_id)
     for job in _code_jobs(session, vids):
         session.delete(job)
@@ -322,10 +332,8 @@ def purge_submissions(store: Store, settings: Settings, now: datetime | None = N
     with store.unit() as session:
         old = session.exec(select(Submission).where(Submission.created_at < before))  # type: ignore[operator]
         for sub in list(old):
-            session.exec(delete(OutboxJob).where(OutboxJob.submission_id == sub.id))  # type: ignore[call-overload]
-            session.flush()
             remove_mail_files(settings, sub.reference)
-            session.delete(sub)
+            delete_submission(session, sub)
             purged += 1
         stale = list(
             session.exec(
