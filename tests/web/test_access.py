@@ -299,10 +299,11 @@ def test_cookies_are_secure_when_configured(
             assert "Secure" in page.headers["set-cookie"]
             token = CSRF.search(page.text).group(1)  # type: ignore[union-attr]
             # httpx keeps Secure cookies away from plain HTTP: hand the form cookie over
+            client.cookies.clear()
+            client.headers["Cookie"] = f"bo_login_csrf={token}"
             response = client.post(
                 "/connexion",
                 data={"csrf_token": token, "email": SECRETARIAT, "password": PASSWORD},
-                cookies={"bo_login_csrf": token},
             )
         session_cookie = next(
             h for h in response.headers.get_list("set-cookie") if h.startswith("bo_session=")
