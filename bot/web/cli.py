@@ -59,7 +59,7 @@ def run_web_command(settings: Settings, args: argparse.Namespace) -> int:
     from bot.storage.models import StaffAccount
     from bot.storage.store import Store
     from bot.web import auth
-    from bot.web.followup import load_config
+    from bot.web.followup import ConfigError, load_config
 
     store = Store.from_url(settings.database_url)
     ensure_migrated(store.engine)
@@ -93,7 +93,7 @@ def run_web_command(settings: Settings, args: argparse.Namespace) -> int:
             password,
             load_config().delegations,
         )
-    except auth.AccountError as exc:
+    except (auth.AccountError, ConfigError) as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
     store.audit("cli", "web.account_saved", f"{account.email} {account.role}")

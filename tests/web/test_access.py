@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
 
+import httpx
 import pytest
 
+from bot.config import Settings
+from bot.storage.store import Store
+from tests.conftest import FakeClock
 from tests.web.conftest import (
+    CSRF,
     DELEGATION_22,
     DELEGATION_29,
     MANAGER,
+    PASSWORD,
     SECRETARIAT,
     Server,
+    add_accounts,
+    free_port,
+    start_server,
 )
 
 PAGES = [
@@ -269,3 +284,67 @@ def test_odd_response_numbers_get_a_plain_404(server: Server) -> None:
             data={"csrf_token": token, "action": "suivi", "status": "nouvelle", "agent": "9" * 30},
         )
         assert odd_agent.status_code == 400
+
+
+def test_cookies_are_secure_when_configured(
+    sqlite_url: str, web_settings: Callable[..., Settings], clock: FakeClock
+) -> None:
+    store = Store.from_url(sqlite_url, clock)
+    store.create_all()
+    add_accounts(store)
+    running = start_server(web_settings(sqlite_url, web_cookie_secure=True), store, clock)
+    try:
+        with running.client() as client:
+            page = client.get("/connexion")
+            assert "Secure" in page.headers["set-cookie"]
+            token = CSRF.search(page.text).group(1)  # type: ignore[union-attr]
+            # httpx keeps Secure cookies away from plain HTTP: hand the form cookie over
+            client.cookies.clear()
+            client.headers["Cookie"] = f"bo_login_csrf={token}"
+            response = client.post(
+                "/connexion",
+                data={"csrf_token": token, "email": SECRETARIAT, "password": PASSWORD},
+            )
+        session_cookie = next(
+            h for h in response.headers.get_list("set-cookie") if h.startswith("bo_session=")
+        )
+        assert "Secure" in session_cookie and "HttpOnly" in session_cookie
+    finally:
+        running.stop()
+
+
+def test_python_m_bot_web_serves_the_sign_in_page(sqlite_url: str, tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": sqlite_url, "WEB_COOKIE_SECURE": "false"}
+    unmigrated = subprocess.run(
+        [sys.executable, "-m", "bot", "web", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert unmigrated.returncode == 3
+    assert "Lancez d'abord : python -m bot migrate" in unmigrated.stderr
+    subprocess.run([sys.executable, "-m", "bot", "migrate"], env=env, check=True, cwd=tmp_path)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "web", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/connexion", timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "python -m bot web did not answer"
+                time.sleep(0.2)
+        assert page.status_code == 200
+        assert "Connexion" in page.text
+    finally:
+        process.terminate()
+        process.wait(15)
