@@ -109,6 +109,7 @@ async def test_a_full_ami_at_debug_leaves_none_of_the_personas_values_in_the_log
     await press(user, "Valider")
     await say(user, p["context"])
     await say(user, p["territory"])
+    await press(user, "Oui, c'est bien cela")  # what was recognised of the territory, confirmed
     review = joined(await say(user, "avant fin juin"))
     assert "Récapitulatif" in review
     await press(user, "Recevoir une copie")  # a code e-mailed to the referent: not in the log
