@@ -26,6 +26,7 @@ from bot.mail import fiche as F
 from bot.staff.overlaps import OverlapIndex, normalise
 from bot.storage.models import Followup, FollowupEvent, StaffAccount, Submission
 from bot.storage.store import Store
+from bot.territory import territory_keys
 
 CONFIG_PATH = ROOT / "config" / "followup.yaml"
 
@@ -97,110 +98,15 @@ def load_config(path: Path = CONFIG_PATH) -> FollowupConfig:
         raise ConfigError(f"Le fichier {path} n'est pas valide — {problems}") from exc
 
 
-# --- départements: the seam for the territory resolver -----------------------------------------
-DEPARTEMENT_NAMES = {
-    "22": ("cotes d armor", "cotes du nord"),
-    "29": ("finistere",),
-    "35": ("ille et vilaine",),
-    "56": ("morbihan",),
-}
-_POSTCODE = re.compile(r"\b(22|29|35|56)\s?\d{3}\b")
-_DEP_NUMBER = re.compile(r"\b(?:departement|dept|dep)\s*(?:n\s*)?(22|29|35|56)\b")
-
-
-def _town_patterns() -> dict[str, re.Pattern[str]]:
-    """The main towns of Brittany (an interim list until bot/territory resolves every commune)."""
-    towns = {
-        "22": [
-            "saint brieuc",
-            "lannion",
-            "dinan",
-            "guingamp",
-            "loudeac",
-            "paimpol",
-            "lamballe",
-            "perros guirec",
-            "plerin",
-            "treguier",
-            "rostrenen",
-        ],
-        "29": [
-            "brest",
-            "quimper",
-            "morlaix",
-            "concarneau",
-            "quimperle",
-            "landerneau",
-            "douarnenez",
-            "carhaix",
-            "landivisiau",
-            "crozon",
-            "pont l abbe",
-            "chateaulin",
-        ],
-        "35": [
-            "rennes",
-            "saint malo",
-            "fougeres",
-            "vitre",
-            "redon",
-            "dinard",
-            "cesson sevigne",
-            "bruz",
-            "montfort sur meu",
-            "janze",
-            "combourg",
-        ],
-        "56": [
-            "vannes",
-            "lorient",
-            "pontivy",
-            "ploermel",
-            "auray",
-            "lanester",
-            "hennebont",
-            "questembert",
-            "josselin",
-            "guer",
-        ],
-    }
-    return {
-        dep: re.compile(r"\b(" + "|".join(sorted(names, key=len, reverse=True)) + r")\b")
-        for dep, names in towns.items()
-    }
-
-
-TOWN_PATTERNS = _town_patterns()
-
-
+# --- départements, from the territory resolver ------------------------------------------------
 def infer_departements(submission: Submission) -> list[str]:
-    """The département(s) a response is about, from its territory and its actors' communes.
-
-    THE SEAM for the territory resolver (bot/territory, built in parallel): once it lands, this
-    function should return what it resolves for the submission; callers only rely on getting
-    Breton département numbers ("22", "29", "35", "56"), most relevant first, possibly none.
-    Until then it reads postal codes ("22300"), département numbers ("département 29"),
-    département names ("Finistère") and the main towns of Brittany, in the territory answer
-    first, then each actor's commune.
-    """
-    answers = submission.answers or {}
-    texts = [str(answers.get("territory") or "")]
-    texts += [
-        str(a.get("commune") or "") for a in answers.get("actors") or [] if isinstance(a, dict)
-    ]
-    found: dict[str, int] = {}
-    for text in texts:
-        raw = text.lower()
-        norm = normalise(text)
-        hits = [m.group(1) for m in _POSTCODE.finditer(raw)]
-        hits += [m.group(1) for m in _DEP_NUMBER.finditer(norm)]
-        hits += [dep for dep, names in DEPARTEMENT_NAMES.items() if any(n in norm for n in names)]
-        hits += [dep for dep, pattern in TOWN_PATTERNS.items() if pattern.search(norm)]
-        for dep in hits:
-            found[dep] = found.get(dep, 0) + 1
-    # the most cited first; ties keep the order met (territory before communes)
-    order = list(found)
-    return sorted(found, key=lambda d: (-found[d], order.index(d)))
+    """The département(s) a response is about: those the territory resolver (bot/territory)
+    gave it when it was stored — from the territory understood, else from the actors'
+    communes —, or, for a response stored before that, the same reading done now."""
+    stored = [d for d in (submission.departements or "").split(",") if d]
+    if stored:
+        return stored
+    return list(territory_keys(submission.answers or {}).departements)
 
 
 # --- the list's index rows -------------------------------------------------------------------

@@ -306,12 +306,13 @@ def test_followup_config_is_checked_at_load(tmp_path: Path) -> None:
         ("Pays de Brest", ["Brest", "Guipavas 29490"], ["29"]),
         ("Secteur 35000 et alentours", [], ["35"]),
         ("Département 56", ["Vannes"], ["56"]),
-        ("Communes du Finistère sud", ["Quimperlé", "Lorient"], ["29", "56"]),
+        ("Communes du Finistère sud", ["Quimperlé", "Lorient"], ["29"]),  # the territory wins
+        ("", ["Quimperlé", "Lorient"], ["29", "56"]),  # no territory: the actors' communes
         ("Côtes d'Armor", [], ["22"]),
         ("", ["Nantes"], []),
     ],
 )
-def test_infer_departements_reads_territory_and_communes(
+def test_departements_come_from_the_territory_else_from_the_actors_communes(
     territory: str, communes: list[str], expected: list[str]
 ) -> None:
     sub = Submission(
