@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 NO_TOKEN = """\
 Aucun jeton Telegram n'est configuré (variable TELEGRAM_BOT_TOKEN).
@@ -92,6 +93,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 4
 
 
+def settings_message(exc: Any) -> str:
+    """The settings pydantic refused, one French line each (the value, never a secret's)."""
+    lines = ["Réglages invalides, le bot ne démarre pas :"]
+    for error in exc.errors():
+        name = "_".join(str(p) for p in error.get("loc", ())).upper() or "?"
+        shown = (
+            ""
+            if any(k in name for k in ("PASSWORD", "TOKEN", "SECRET"))
+            else (f" = {error.get('input')!r}")
+        )
+        kind = error.get("type", "")
+        if kind == "literal_error":
+            allowed = str((error.get("ctx") or {}).get("expected", "")).replace(" or ", " ou ")
+            why = f"valeur non reconnue (attendu : {allowed})"
+        elif kind in ("int_parsing", "int_type", "int_from_float"):
+            why = "un nombre entier est attendu"
+        elif kind in ("float_parsing", "float_type"):
+            why = "un nombre est attendu"
+        elif kind in ("bool_parsing", "bool_type"):
+            why = "« true » ou « false » est attendu"
+        else:
+            why = "valeur incorrecte"
+        lines.append(f"  - {name}{shown} : {why}.")
+    return "\n".join(lines)
+
+
 def operator_message(exc: BaseException) -> str | None:
     """A French explanation for the errors an operator causes and can fix, else None."""
     import errno
@@ -137,9 +164,15 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return _ask(args)
     if args.command == "territory" and not args.reindex:
         return _territory(args)
+    from pydantic import ValidationError
+
     from bot.config import Settings
 
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        sys.stderr.write(settings_message(exc) + "\n")
+        return 2
     from bot.logsetup import configure_logging
 
     quiet = args.command == "chat" and "LOG_LEVEL" not in os.environ  # the terminal is the chat

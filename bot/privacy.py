@@ -268,11 +268,18 @@ def my_data(
         data["submissions"].append(
             {"reference": sub.reference, "created_at": sub.created_at.isoformat(), **sub.answers}
         )
-    jobs = [
-        j
-        for j in session.exec(select(OutboxJob).order_by(OutboxJob.id))  # type: ignore[arg-type]
-        if j.submission_id in {s.id for s in subs}
-    ]
+    sub_ids = [s.id for s in subs if s.id is not None]
+    jobs = (
+        list(
+            session.exec(
+                select(OutboxJob)
+                .where(OutboxJob.submission_id.in_(sub_ids))  # type: ignore[union-attr]
+                .order_by(OutboxJob.id)  # type: ignore[arg-type]
+            )
+        )
+        if sub_ids
+        else []
+    )
     jobs += _code_jobs(session, _verification_ids(session, user_id))
     lines += ["", "== E-mails envoyés à votre sujet =="]
     if not jobs:

@@ -166,9 +166,12 @@ class TelegramFrontend:
             self._tasks.append(worker)
 
     async def post_shutdown(self, application: Application) -> None:  # type: ignore[type-arg]
-        """Stop the background tasks (outbox worker, notices) and the thread pool."""
+        """Stop the background tasks (outbox worker, notices), the thread pool, the PDF renderer."""
         await self.stop_background()
         self.executor.shutdown(wait=True)
+        from bot.mail.pdfproc import shutdown
+
+        shutdown()
 
     async def stop_background(self) -> None:
         """Ask the background tasks to finish and wait for them (bounded)."""

@@ -67,6 +67,10 @@ STAFF_ALERT_NOTICE = (
     "⚠️ Envoi en échec définitif : e-mail n° {job_id} ({kind}{reference}) vers {recipient} "
     "refusé par le serveur ({error}). Après correction : /renvoyer {job_id}"
 )
+STAFF_DELAY_NOTICE = (
+    "⚠️ L'e-mail n° {job_id} (réponse {reference}) à l'ARS est retardé : {error}. Il est "
+    "retenté automatiquement ; vérifiez le serveur de messagerie et ses réglages (/envois)."
+)
 CODE_FAILED_NOTICE = (
     "Le code de vérification n'a pas pu être envoyé à {recipient} (adresse refusée par le "
     "serveur de messagerie). Votre réponse peut être envoyée sans copie : la fiche PDF vous "
@@ -214,6 +218,14 @@ class OutboxWorker:
         )
         if job.kind == KIND_ARS and sub is not None and not job.delay_notified and late:
             notice = (sub.user_id, DELAYED_NOTICE.format(reference=sub.reference))
+        staff: list[tuple[int, str]] = []
+        if (
+            notice is not None
+        ):  # the same moment, staff learn it too (a wrong password, a relay down)
+            text = STAFF_DELAY_NOTICE.format(
+                job_id=job.id, reference=sub.reference if sub else "", error=error[:200]
+            )
+            staff = [(staff_id, text) for staff_id in self.settings.ars_staff_ids]
         log.warning("outbox job %s: temporary failure (%s), retry at %s", job.id, error, retry_at)
         self.store.finish_job(
             job.id,
@@ -222,6 +234,7 @@ class OutboxWorker:
             retry_at=retry_at,
             notice=notice,
             delay_notified=True if notice else None,
+            extra_notices=staff,
         )
 
     def _fail(self, job: OutboxJob, sub: Submission | None, error: str) -> None:

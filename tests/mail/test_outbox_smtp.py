@@ -271,7 +271,7 @@ async def test_temporary_refusals_retry_and_notify_the_delay_once(
         clock.advance(seconds=(job.next_attempt_at - clock()).total_seconds() + 1)
     assert mail_store.jobs()[0].attempts == 6
     assert delays[1] > delays[0] and delays[4] > delays[2]
-    delayed = [t for t in notices(mail_store) if "retardé" in t]
+    delayed = [t for t in user_notices(mail_store, 4242) if "retardé" in t]
     assert len(delayed) == 1 and sub.reference in delayed[0] and "enregistrée" in delayed[0]
     smtp_server.handler.mode = None
     assert await w.run_once() == 1
@@ -290,7 +290,7 @@ async def test_delay_notice_after_fifteen_minutes_even_with_few_attempts(
     clock.advance(minutes=16)
     await w.run_once()
     assert mail_store.jobs()[0].attempts == 2
-    assert len([t for t in notices(mail_store) if "retardé" in t]) == 1
+    assert len([t for t in user_notices(mail_store, 4242) if "retardé" in t]) == 1
 
 
 async def test_permanent_refusal_fails_the_job_and_staff_can_resend(

@@ -102,3 +102,18 @@ def test_health_fails_when_the_database_refuses_writes(tmp_path: Path, clock: Fa
     ok, status = store.health(timedelta(minutes=60))
     assert not ok and status.startswith("database write failed")
     store.engine.dispose()
+
+
+def test_settings_of_the_wrong_type_are_listed_in_french_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    result = run_bot(
+        tmp_path, "worker", "--once", SMTP_SECURITY="ssl", SMTP_PORT="abc", SMTP_PASSWORD="x"
+    )
+    assert result.returncode == 2
+    assert (
+        "SMTP_SECURITY = 'ssl' : valeur non reconnue (attendu : 'none', 'starttls' ou 'tls')"
+        in (result.stderr)
+    )
+    assert "SMTP_PORT = 'abc' : un nombre entier est attendu" in result.stderr
+    assert "Traceback" not in result.stderr

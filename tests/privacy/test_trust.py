@@ -259,3 +259,23 @@ async def test_a_permanent_refusal_with_no_one_to_alert_tells_the_user_to_write(
     [notice] = store.pending_notices()
     assert "personne n'a pu en être prévenu" in notice.text and "alertées" not in notice.text
     store.engine.dispose()
+
+
+async def test_a_delayed_ars_email_is_told_to_staff_as_well_as_to_the_user(
+    database_url: str, tmp_path: Path, smtp_server: SmtpServer, clock: FakeClock
+) -> None:
+    from bot.storage.store import Store
+
+    settings = smtp_settings(database_url, tmp_path, smtp_server)
+    store = Store.from_url(settings.database_url, clock)
+    store.create_all()
+    sub, _ = submit(store, settings, copy_to_referent=False)
+    smtp_server.handler.mode = "421"
+    worker = OutboxWorker(store, settings, clock=clock, rng=random.Random(1))
+    for _ in range(3):
+        await worker.run_once()
+        clock.advance(minutes=10)
+    by_user = {n.user_id: n.text for n in store.pending_notices()}
+    assert "retardé" in by_user[sub.user_id]
+    assert sub.reference in by_user[STAFF_ID] and "421" in by_user[STAFF_ID]
+    store.engine.dispose()
