@@ -60,8 +60,8 @@ def main(argv: list[str]) -> int:
     cmd = argv[0] if argv else "check"
     if cmd == "check":
         problems = check_knowledge(kb)
-        for p in problems:
-            print(p)
+        for problem in problems:
+            print(problem)
         print(f"{len(kb.passages)} passages, {len(kb.topics)} topics, {len(problems)} problems")
         return 1 if problems else 0
     if cmd == "passages":

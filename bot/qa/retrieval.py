@@ -329,10 +329,10 @@ class Index:
                     continue
                 vi = len(self.variant_topic)
                 self.variant_topic.append(ti)
-                norm = math.sqrt(sum(self._w(t) ** 2 for t in terms))
+                norm = math.sqrt(sum(self._w(term) ** 2 for term in terms))
                 self.variant_norm.append(norm)
-                for t in terms:
-                    self.postings.setdefault(t, []).append((vi, self._w(t) * factor))
+                for term in terms:
+                    self.postings.setdefault(term, []).append((vi, self._w(term) * factor))
         # the same postings as numpy arrays, and each topic's run of variants (they are
         # stored topic by topic), so that a question's cosines are a few vector operations
         self.posting_arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {
@@ -394,12 +394,12 @@ class Index:
             ]
         self.topic_postings: dict[str, list[int]] = {}
         for ti, bag in enumerate(topic_bags):
-            for t in bag:
-                self.topic_postings.setdefault(t, []).append(ti)
+            for term in bag:
+                self.topic_postings.setdefault(term, []).append(ti)
         self.passage_postings: dict[str, list[int]] = {}
         for pi, bag in enumerate(passage_bags):
-            for t in bag:
-                self.passage_postings.setdefault(t, []).append(pi)
+            for term in bag:
+                self.passage_postings.setdefault(term, []).append(pi)
 
     def _w(self, term: str) -> float:
         return self.idf.get(term, self.max_idf)

@@ -587,7 +587,9 @@ class QAService:
             answers[0].more_key, related,
         )  # fmt: skip
 
-    def _missing_sentence(self, a: Analysis, topic: Topic) -> tuple[Passage, str, float] | None:
+    def _missing_sentence(
+        self, a: Analysis, topic: Topic | None
+    ) -> tuple[Passage, str, float] | None:
         """When the chosen answer lacks a good part of the question's distinctive words and
         one sentence of the texts has them: that sentence (verbatim), its passage and score."""
         d = self.index.distinct(a)
