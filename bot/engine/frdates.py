@@ -232,12 +232,13 @@ def _rules(folded: str, today: date) -> tuple[date, str] | None:
     if m:
         d, month = int(m.group(2)), MONTHS[m.group(4)]
         year = _year(m.group(6))
-        day = _safe_date(year or today.year, month, d)
-        if day is None:
+        found = _safe_date(year or today.year, month, d)
+        if found is None:
             return None
-        if year is None and day < today:
-            day = _safe_date(today.year + 1, month, d) or day
-        return day, f"avant le {day.strftime('%d/%m/%Y')}" if before else day.strftime("%d/%m/%Y")
+        if year is None and found < today:
+            found = _safe_date(today.year + 1, month, d) or found
+        shown = found.strftime("%d/%m/%Y")
+        return found, f"avant le {shown}" if before else shown
     return None
 
 
