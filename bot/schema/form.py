@@ -1,0 +1,277 @@
+"""The schema of a dialogue file declaring `flow:` (the AMI form, the orientation guide).
+
+Every key `bot/engine/forms.py` reads is declared here, and only those: a misspelt key
+(`max_lenght`) or value (`kind: choise`) is refused with the closest known one. Cross-checks
+that need the whole file (targets exist, steps reachable…) stay in `bot/engine/lint.py`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ConfigDict, Field, RootModel, model_validator
+
+from bot.schema.base import Strict
+
+
+class StepKind(StrEnum):
+    consent = "consent"
+    text = "text"
+    email = "email"
+    phone = "phone"
+    date_or_period = "date_or_period"
+    choice = "choice"
+    multi_choice = "multi_choice"
+    group = "group"
+    review = "review"
+    outcome = "outcome"
+
+
+class ValidatorName(StrEnum):
+    """The closed registry of `bot/engine/validators.py` (a test keeps both equal)."""
+
+    text = "text"
+    name = "name"
+    label = "label"
+    email = "email"
+    phone = "phone"
+    date_or_period = "date_or_period"
+
+
+class ButtonAction(StrEnum):
+    restart = "restart"
+    menu = "menu"
+    question = "question"
+    goto = "goto"
+    switch = "switch"
+
+
+class FlowKind(StrEnum):
+    """Documentation only: the runner treats both alike (a form has a `review` step)."""
+
+    form = "form"
+    guide = "guide"
+
+
+Scalar = str | int | float | bool | None
+OPERATORS = ("equals", "in", "has", "is_set", "not")
+
+
+def _check_condition(when: Any, where: str = "") -> None:
+    """A `when:` / `ask_if:` dictionary: field → value, list, or {operator: value}; any/all."""
+    if not isinstance(when, dict) or not when:
+        raise ValueError(
+            f"condition invalide{where} : un dictionnaire « champ: valeur » est attendu"
+        )
+    for key, test in when.items():
+        if key in ("any", "all"):
+            if not isinstance(test, list) or not test:
+                raise ValueError(f"« {key} » attend une liste de conditions{where}")
+            for i, sub in enumerate(test):
+                _check_condition(sub, f" (dans {key}[{i}])")
+        elif isinstance(test, dict):
+            unknown = [op for op in test if op not in OPERATORS]
+            if unknown:
+                from bot.schema.base import _closest
+
+                guess = _closest(str(unknown[0]), list(OPERATORS))
+                hint = f" ; vouliez-vous dire « {guess} » ?" if guess else ""
+                raise ValueError(
+                    f"opérateur inconnu « {unknown[0]} » sur « {key} »{where}{hint} "
+                    f"(attendu : {', '.join(OPERATORS)})"
+                )
+            if "in" in test and not isinstance(test["in"], list):
+                raise ValueError(f"« in » attend une liste de valeurs sur « {key} »{where}")
+
+
+class Condition(RootModel[dict[str, Any]]):
+    """`{field: value}`, `{field: [values]}`, `{field: {equals|in|has|is_set|not: …}}`, and
+    `{any: [conditions]}` / `{all: [conditions]}`; several keys must all hold."""
+
+    model_config = ConfigDict(frozen=True)
+
+    @model_validator(mode="after")
+    def _valid(self) -> Condition:
+        _check_condition(self.root)
+        return self
+
+
+class Choice(Strict):
+    value: str
+    label: str
+
+
+class NextRule(Strict):
+    """After the step: go to `goto` when `when` holds (a rule without `when` is the default)."""
+
+    when: Condition | None = None
+    goto: str = Field(description="id d'une étape, ou « submitted » / « end »")
+
+
+class AnswerRef(Strict):
+    """A prefill value copied from an answer of the current flow."""
+
+    answer: str
+
+
+class Button(Strict):
+    """An outcome's button."""
+
+    label: str = Field(min_length=1)
+    action: ButtonAction = ButtonAction.menu
+    goto: str | None = Field(None, description="action goto : l'étape visée")
+    flow: str | None = Field(None, description="action switch : le parcours ouvert")
+    prefill: dict[str, AnswerRef | Scalar | list[str]] | None = None
+
+    @model_validator(mode="after")
+    def _targets(self) -> Button:
+        if self.action == ButtonAction.goto and not self.goto:
+            raise ValueError("un bouton « action: goto » doit dire où aller (goto: <étape>)")
+        if self.action == ButtonAction.switch and not self.flow:
+            raise ValueError("un bouton « action: switch » doit nommer un parcours (flow: …)")
+        return self
+
+
+class Suggest(Strict):
+    """Buttons with the values already given in a group (e.g. the actors' names)."""
+
+    group: str
+    field: str = "name"
+
+
+class ErrorTexts(Strict):
+    """French messages by validator error code; `{example}` and the code's parameters."""
+
+    empty: str | None = None
+    too_long: str | None = Field(None, description="{length}, {max}")
+    too_short: str | None = Field(None, description="{min}")
+    html: str | None = None
+    email_in_name: str | None = None
+    url: str | None = None
+    number: str | None = None
+    no_letters: str | None = None
+    email_spaces: str | None = None
+    email_no_at: str | None = None
+    email_invalid: str | None = None
+    phone_letters: str | None = None
+    phone_invalid: str | None = None
+    past: str | None = Field(None, description="{date}")
+    choice_unknown: str | None = None
+    multi_empty: str | None = None
+    invalid: str | None = Field(None, description="message for any code without its own")
+
+
+class FormTexts(Strict):
+    """The runner's interface texts (`spec.t(…)`); a missing one shows its key."""
+
+    back: str | None = None
+    skip: str | None = None
+    validate_: str | None = Field(None, alias="validate")
+    why_button: str | None = None
+    no_why: str | None = None
+    current: str | None = Field(None, description="{value}")
+    keep: str | None = Field(None, description="{value}")
+    keep_as_typed: str | None = None
+    noted: str | None = Field(None, description="{value}")
+    went_back: str | None = None
+    no_back: str | None = None
+    stale: str | None = None
+    use_buttons: str | None = None
+    resume_form: str | None = None
+    question_unanswered: str | None = None
+    way_on: str | None = None
+    finished: str | None = None
+    suggest: str | None = Field(None, description="{value}")
+    summary_item: str | None = Field(None, description="{label}, {value}")
+    sources: str | None = Field(None, description="{citations}")
+    citation: str | None = Field(None, description="{document}, {sections}")
+    citation_document: str | None = Field(None, description="{document}")
+    prefilled: str | None = Field(None, description="{items}")
+    prefilled_mark: str | None = None
+    item_menu: str | None = None
+    to_review: str | None = None
+    too_many: str | None = None
+    review_title: str | None = None
+    review_recipient: str | None = None
+    review_prompt: str | None = None
+    not_given: str | None = None
+    flags_title: str | None = None
+    send: str | None = None
+    copy_: str | None = Field(None, alias="copy", description="{box}")
+    missing: str | None = Field(None, description="{fields}")
+    submitted: str | None = Field(None, description="{reference}, {recipient}")
+
+
+class Step(Strict):
+    """A step, or a field of a repeatable group (`fields`)."""
+
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_]+$")
+    kind: StepKind = StepKind.text
+    label: str | None = None
+    prompt: str | list[str] | None = None
+    why: str | None = Field(None, description="texte du bouton « Pourquoi cette question ? »")
+    example: str | None = None
+    validator: ValidatorName | None = None
+    optional: bool = False
+    max_length: int | None = Field(None, ge=1)
+    min_length: int | None = Field(None, ge=0)
+    errors: ErrorTexts | None = None
+    choices: list[Choice] | None = None
+    min: int | None = Field(None, ge=0, description="multi_choice : choix ; group : éléments")
+    max: int | None = Field(None, ge=1, description="group : éléments au plus")
+    ask_if: Condition | None = None
+    next: list[NextRule] | None = None
+    store_display: bool = False
+    in_summary: bool = True
+    suggest: Suggest | None = None
+    accepts_questions: bool = False
+    sources: list[str] | None = Field(None, description="ids de passages cités")
+    # consent
+    accept: str | None = None
+    refuse: str | None = None
+    refused: str | None = None
+    # group
+    fields: list[Step] | None = None
+    item_label: str | None = None
+    intro: str | None = None
+    more_prompt: str | None = None
+    add: str | None = None
+    done: str | None = None
+    remove: str | None = None
+    removed: str | None = None
+    cannot_remove: str | None = None
+    # outcome
+    buttons: list[Button] | None = None
+
+
+class FormFile(Strict):
+    """A dialogue file run by the form runner (`dialogues/<flow>.yaml`)."""
+
+    flow: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=30)
+    kind: FlowKind | None = None
+    title: str | None = None
+    form_title: str | None = None
+    reference_prefix: str | None = None
+    recipient: Recipient | None = None
+    texts: FormTexts | None = None
+    errors: ErrorTexts | None = None
+    documents: dict[str, str] | None = Field(
+        None, description="id de document → nom court dans les citations"
+    )
+    max_chars: int | None = Field(None, ge=100)
+    shared_buttons: list[Any] | None = Field(
+        None, description="boutons partagés par ancres YAML (&nom / *nom), non lus"
+    )
+    steps: list[Step] = Field(min_length=1)
+
+
+class Recipient(Strict):
+    """Where a submission goes: a setting's value (`ars_mailbox`) or a fixed address."""
+
+    setting: str | None = None
+    address: str | None = None
+    name: str | None = None
+
+
+FormFile.model_rebuild()
