@@ -1,4 +1,4 @@
-"""Command line: `python -m bot run|chat|ask|migrate|diagram|worker|export|outbox|stats`.
+"""Command line: `python -m bot run|chat|ask|lint|migrate|diagram|worker|export|outbox|stats`.
 
 Imports are lazy so that `ask` starts fast (it loads only the knowledge base).
 """
@@ -21,6 +21,11 @@ et un identifiant se terminant par « bot » ; BotFather vous donne un jeton de 
 En attendant, voici le bot dans le terminal (les mêmes dialogues, la même base de données).
 """
 
+SCHEMA_BROKEN = (
+    "Le bot ne démarre pas : un fichier de dialogue ou de connaissances est mal formé "
+    "(`python -m bot lint` vérifie tous les fichiers)."
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -38,6 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="une réponse JSON par ligne")
     ask.add_argument("question", nargs="*", help="la question (sinon lue sur l'entrée standard)")
 
+    lint = sub.add_parser(
+        "lint", help="vérifier les fichiers YAML (dialogues, connaissances) : schémas et liens"
+    )
+    lint.add_argument(
+        "directories",
+        nargs="*",
+        metavar="DOSSIER",
+        help="dossiers à vérifier (par défaut : dialogues/ et knowledge/)",
+    )
+    lint.add_argument(
+        "--write-schemas",
+        action="store_true",
+        help="écrire les schémas JSON (dialogues/schema/, knowledge/schema/) pour les éditeurs",
+    )
+
     sub.add_parser("migrate", help="créer ou mettre à jour le schéma de la base")
     sub.add_parser("diagram", help="régénérer les diagrammes Mermaid des dialogues")
     worker = sub.add_parser("worker", help="envoyer les e-mails en attente (seul, sans le bot)")
@@ -51,6 +71,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from bot.schema import SchemaError
+
+    try:
+        return _main(args)
+    except SchemaError as exc:  # a broken YAML file: its French problems, no traceback
+        sys.stderr.write(f"{SCHEMA_BROKEN}\n{exc}\n")
+        return 2
+
+
+def _main(args: argparse.Namespace) -> int:
+    if args.command == "lint":
+        from bot.schema.lint import run_lint
+
+        return run_lint(args.directories, write=args.write_schemas)
     if args.command == "ask":
         return _ask(args)
     from bot.config import Settings

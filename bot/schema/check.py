@@ -36,11 +36,6 @@ def check_dialogues(directory: Path) -> tuple[list[str], dict[Path, dict[str, An
     files = dialogue_schema.dialogue_files(directory)
     if not files:
         return [f"{shown_path(directory)} : aucun fichier .yaml"], {}
-    if not (directory / dialogue_schema.MENU_FILE).exists():
-        problems.append(
-            f"{shown_path(directory / dialogue_schema.MENU_FILE)} : fichier manquant "
-            "(les textes du menu)"
-        )
     names: dict[str, Path] = {}
     for path in files:
         try:
@@ -148,6 +143,9 @@ def _glossary_topic(acronym: str) -> str:
 def validate_startup(dialogues_dir: Path, knowledge_dir: Path | None) -> None:
     """What the bot checks before starting: every dialogue file (and the knowledge files)."""
     problems, _ = check_dialogues(dialogues_dir)
+    menu = dialogues_dir / dialogue_schema.MENU_FILE
+    if not menu.exists():
+        problems.append(f"{shown_path(menu)} : fichier manquant (les textes du menu)")
     if knowledge_dir is not None:
         problems += check_knowledge(knowledge_dir)
     if problems:

@@ -175,3 +175,16 @@ def read_knowledge_file(path: Path, root: Path) -> Any:
         raise ValueError(f"{path}: no schema for this file")  # a programming error
     model, _name, empty = entry
     return plain(load(model, path, empty))
+
+
+def read_knowledge_yaml(path: Path) -> Any:
+    """Like `read_knowledge_file`, the kind of file told by the end of its path
+    (`…/sources/provenance.yaml`, `…/curated/topics/x.yaml`…)."""
+    parts = path.parts
+    for pattern, (model, _name, empty) in sorted(
+        KNOWLEDGE_FILES.items(), key=lambda item: -len(Path(item[0]).parts)
+    ):
+        wanted = Path(pattern).parts
+        if len(parts) >= len(wanted) and Path(*parts[-len(wanted) :]).match(pattern):
+            return plain(load(model, path, empty))
+    raise ValueError(f"{path}: no schema for this file")  # a programming error
