@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from bot.schema import dialogues as dialogue_schema
 from bot.schema import knowledge as knowledge_schema
 from bot.schema.base import SchemaError, load, plain, shown_path
-from bot.schema.form import FormFile
+from bot.schema.form import FormFile, kind_problems
 from bot.schema.menu import MenuTexts
 
 SCHEMA_DIR = "schema"
@@ -46,6 +46,7 @@ def check_dialogues(directory: Path) -> tuple[list[str], dict[Path, dict[str, An
         if path.name == dialogue_schema.MENU_FILE:
             continue
         flows[path] = data
+        problems += [f"{shown_path(path)} : {p}" for p in kind_problems(data)]
         if data["flow"] in names:
             problems.append(
                 f"{shown_path(path)} : flow — parcours « {data['flow']} » déjà déclaré "

@@ -275,3 +275,104 @@ class Recipient(Strict):
 
 
 FormFile.model_rebuild()
+
+
+# --------------------------------------------------------------------------- per kind
+# Keys read only for some kinds of step: elsewhere they would be silently ignored.
+KIND_ONLY_KEYS: dict[str, set[str]] = {
+    "accept": {"consent"},
+    "refuse": {"consent"},
+    "refused": {"consent"},
+    "fields": {"group"},
+    "item_label": {"group"},
+    "intro": {"group"},
+    "more_prompt": {"group"},
+    "add": {"group"},
+    "done": {"group"},
+    "remove": {"group"},
+    "removed": {"group"},
+    "cannot_remove": {"group"},
+    "max": {"group"},
+    "min": {"group", "multi_choice"},
+    "choices": {"choice", "multi_choice"},
+    "buttons": {"outcome"},
+    "validator": {"text", "email", "phone", "date_or_period"},
+    "max_length": {"text", "email", "phone", "date_or_period"},
+    "min_length": {"text", "email", "phone", "date_or_period"},
+}
+TEXT_KINDS = {"text", "email", "phone", "date_or_period"}
+# Interface texts (`texts:`) every flow shows, and those some steps need; a missing one would
+# show its key (« way_on ») to the user.
+ALWAYS_TEXTS = {"back", "stale", "went_back", "no_back", "use_buttons", "current", "keep"}
+REVIEW_TEXTS = {
+    "review_title",
+    "review_recipient",
+    "review_prompt",
+    "not_given",
+    "flags_title",
+    "send",
+    "copy",
+    "missing",
+    "submitted",
+    "prefilled",
+    "prefilled_mark",
+    "to_review",
+    "too_many",
+}
+
+
+def _steps_with_place(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for i, step in enumerate(data.get("steps") or []):
+        found.append((f"steps[{i}]", step))
+        for j, sub in enumerate(step.get("fields") or []):
+            found.append((f"steps[{i}].fields[{j}]", sub))
+    return found
+
+
+def kind_problems(data: dict[str, Any]) -> list[str]:
+    """`path — problem` for keys a step's kind never reads and for texts its steps need.
+
+    `data` is a validated flow (`read_form`)."""
+    problems: list[str] = []
+    needed: dict[str, str] = {key: "toujours affiché" for key in ALWAYS_TEXTS}
+    for where, step in _steps_with_place(data):
+        kind = step.get("kind", "text")
+        for key, kinds in KIND_ONLY_KEYS.items():
+            if key in step and kind not in kinds:
+                problems.append(
+                    f"{where}.{key} — clé sans effet pour une étape « {kind} » "
+                    f"(lue seulement pour : {', '.join(sorted(kinds))})"
+                )
+        if kind in TEXT_KINDS:
+            for key in ("way_on", "keep_as_typed"):
+                needed.setdefault(key, f"après trois réponses refusées ({where})")
+            if step.get("validator") in ("name", "label"):
+                needed.setdefault("question_unanswered", f"question sans réponse ({where})")
+        if step.get("optional"):
+            needed.setdefault("skip", f"bouton « Passer » ({where}, optional)")
+        if step.get("why"):
+            needed.setdefault("why_button", f"bouton d'aide ({where}, why)")
+        if kind == "multi_choice":
+            needed.setdefault("validate", f"bouton « Valider » ({where})")
+        if step.get("suggest"):
+            needed.setdefault("suggest", f"boutons de suggestion ({where})")
+        if kind == "group":
+            needed.setdefault("item_menu", f"menu d'un élément ({where})")
+        if kind == "review":
+            for key in REVIEW_TEXTS:
+                needed.setdefault(key, f"récapitulatif et envoi ({where})")
+        if step.get("sources"):
+            for key in ("sources", "citation", "citation_document"):
+                needed.setdefault(key, f"citations des sources ({where})")
+        prompt = step.get("prompt")
+        parts = prompt if isinstance(prompt, list) else [prompt or ""]
+        if kind == "outcome" and any("{summary}" in p for p in parts):
+            needed.setdefault("summary_item", f"{{summary}} ({where})")
+    texts = data.get("texts") or {}
+    for key in sorted(needed):
+        if key not in texts:
+            problems.append(
+                f"texts.{key} — texte manquant (l'utilisateur verrait « {key} ») : {needed[key]}"
+            )
+    return problems

@@ -234,3 +234,22 @@ def test_every_menu_text_the_engine_reads_is_required():
     keys = {k.split(".")[0] for k in re.findall(r'texts\(\s*"([\w.]+)"', source)}
     required = {name for name, f in MenuTexts.model_fields.items() if f.is_required()}
     assert keys and keys - required == set()
+
+
+def test_a_key_the_step_kind_never_reads_is_reported(dialogues: Path):
+    edit(dialogues / "orientation.yaml", "    in_summary: false", "    max_length: 10")
+    assert re.search(
+        r"orientation\.yaml : steps\[0\]\.max_length — clé sans effet pour une étape « choice »",
+        problems_of(dialogues),
+    )
+
+
+def test_a_text_the_steps_need_is_required(dialogues: Path):
+    text = (dialogues / "orientation.yaml").read_text(encoding="utf-8")
+    (dialogues / "orientation.yaml").write_text(
+        re.sub(r"^  way_on: .*\n", "", text, flags=re.M), encoding="utf-8"
+    )
+    assert (
+        "orientation.yaml : texts.way_on — texte manquant (l'utilisateur verrait « way_on »)"
+        in (problems_of(dialogues))
+    )
