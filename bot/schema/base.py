@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import string
 import types
 import typing
 from pathlib import Path
@@ -30,6 +31,25 @@ class Strict(BaseModel):
     """Base of every model: unknown keys are refused, enumerations give plain strings."""
 
     model_config = ConfigDict(extra="forbid", use_enum_values=True, frozen=True)
+
+
+def check_placeholders(text: str, allowed: set[str], key: str) -> str:
+    """`text` if its {placeholders} are among `allowed` (what the code fills), else ValueError:
+    an unknown one would stop the reply with a KeyError."""
+    try:
+        names = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+    except ValueError:
+        raise ValueError(
+            f"accolade non fermée dans le texte « {key} » (écrivez {{{{ ou }}}} pour une "
+            "accolade seule)"
+        ) from None
+    unknown = sorted(n for n in names if n.split(".")[0].split("[")[0] not in allowed)
+    if unknown:
+        possible = ", ".join(f"{{{a}}}" for a in sorted(allowed)) or "aucun"
+        raise ValueError(
+            f"emplacement inconnu {{{unknown[0]}}} dans le texte « {key} » (possibles : {possible})"
+        )
+    return text
 
 
 class SchemaError(ValueError):

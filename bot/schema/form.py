@@ -10,9 +10,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import ConfigDict, Field, RootModel, model_validator
+from pydantic import ConfigDict, Field, RootModel, ValidationInfo, field_validator, model_validator
 
-from bot.schema.base import Strict
+from bot.schema.base import Strict, check_placeholders
 
 
 class StepKind(StrEnum):
@@ -201,6 +201,34 @@ class FormTexts(Strict):
     copy_: str | None = Field(None, alias="copy", description="{box}")
     missing: str | None = Field(None, description="{fields}")
     submitted: str | None = Field(None, description="{reference}, {recipient}")
+
+    @field_validator("*")
+    @classmethod
+    def _placeholders(cls, value: str | None, info: ValidationInfo) -> str | None:
+        name = info.field_name or ""
+        key = cls.model_fields[name].alias or name
+        if value is None or key not in TEXT_PLACEHOLDERS:
+            return value  # shown as written, never formatted
+        return check_placeholders(value, TEXT_PLACEHOLDERS[key], key)
+
+
+# What the runner fills in each interface text it formats (`spec.t(key, **values)`).
+TEXT_PLACEHOLDERS: dict[str, set[str]] = {
+    "noted": {"value"},
+    "current": {"value"},
+    "keep": {"value"},
+    "suggest": {"value"},
+    "missing": {"fields"},
+    "submitted": {"reference", "recipient"},
+    "prefilled": {"items"},
+    "copy": {"box"},
+    "summary_item": {"label", "value"},
+    "citation": {"document", "sections"},
+    "citation_document": {"document"},
+    "sources": {"citations", "ids"},
+    "item_menu": {"label", "n", "summary"},
+    "review_recipient": {"recipient", "name"},
+}
 
 
 class Step(Strict):

@@ -7,9 +7,9 @@ texts `group_invitation` and `edited_message` are optional overrides (`flood` ha
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
-from bot.schema.base import Strict
+from bot.schema.base import Strict, check_placeholders
 
 
 class MenuButtons(Strict):
@@ -67,3 +67,23 @@ class MenuTexts(Strict):
     group_invitation: str | None = Field(None, description="{link}")
     edited_message: str | None = None
     staff_only: str | None = Field(None, description="{name}")
+
+    @field_validator("*")
+    @classmethod
+    def _placeholders(cls, value: object, info: ValidationInfo) -> object:
+        key = info.field_name or ""
+        if not isinstance(value, str) or key not in MENU_PLACEHOLDERS:
+            return value
+        return check_placeholders(value, MENU_PLACEHOLDERS[key], key)
+
+
+# What the engine (or the Telegram adapter) fills in each text it formats.
+MENU_PLACEHOLDERS: dict[str, set[str]] = {
+    "welcome": {"name"},
+    "unsupported": {"what"},
+    "unknown_command": {"name"},
+    "resume_offer": {"date"},
+    "cancel_confirm": {"what"},
+    "staff_only": {"name"},
+    "group_invitation": {"link"},
+}

@@ -253,3 +253,12 @@ def test_a_text_the_steps_need_is_required(dialogues: Path):
         "orientation.yaml : texts.way_on — texte manquant (l'utilisateur verrait « way_on »)"
         in (problems_of(dialogues))
     )
+
+
+def test_an_unknown_placeholder_in_a_text_is_refused_before_it_breaks_a_reply(dialogues: Path):
+    edit(dialogues / "orientation.yaml", 'noted: "Noté : {value}."', 'noted: "Noté : {valeur}."')
+    edit(dialogues / "menu.yaml", "Bonjour{name}", "Bonjour{nom}")
+    problems = problems_of(dialogues)
+    assert "orientation.yaml : texts.noted — emplacement inconnu {valeur}" in problems
+    assert "(possibles : {value})" in problems
+    assert "menu.yaml : welcome — emplacement inconnu {nom}" in problems
