@@ -19,9 +19,29 @@ import yaml
 from pydantic import BaseModel, ConfigDict, RootModel, ValidationError
 
 try:  # libyaml is much faster when present
-    _Loader: Any = yaml.CSafeLoader
+    _Base: Any = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover
-    _Loader = yaml.SafeLoader
+    _Base = yaml.SafeLoader
+
+DUPLICATE = "clé en double"
+
+
+class _Loader(_Base):  # type: ignore[misc,valid-type]
+    """The safe loader, refusing a key written twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        seen: set[tuple[str, str]] = set()
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.value == "<<":
+                continue
+            key = (key_node.tag, key_node.value)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{DUPLICATE} « {key_node.value} »", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
 
 M = TypeVar("M", bound=BaseModel)
 MAX_LISTED = 12  # keys or values listed in a message before « … »
@@ -102,7 +122,9 @@ def read_yaml(path: Path) -> Any:
         where = f"ligne {mark.line + 1}, colonne {mark.column + 1}" if mark else "?"
         problem = str(exc.problem or exc.context or "").strip()
         french = _YAML_PROBLEMS.get(problem, problem)
-        raise SchemaError([f"{shown_path(path)} : {where} — YAML illisible : {french}"]) from None
+        if not problem.startswith(DUPLICATE):
+            french = f"YAML illisible : {french}"
+        raise SchemaError([f"{shown_path(path)} : {where} — {french}"]) from None
     except yaml.YAMLError as exc:
         raise SchemaError([f"{shown_path(path)} : YAML illisible : {exc}"]) from None
 

@@ -262,3 +262,11 @@ def test_an_unknown_placeholder_in_a_text_is_refused_before_it_breaks_a_reply(di
     assert "orientation.yaml : texts.noted — emplacement inconnu {valeur}" in problems
     assert "(possibles : {value})" in problems
     assert "menu.yaml : welcome — emplacement inconnu {nom}" in problems
+
+
+def test_a_key_written_twice_is_refused_with_its_line(dialogues: Path):
+    edit(dialogues / "menu.yaml", "menu_prompt:", 'menu_prompt: "Menu"\nmenu_prompt:')
+    assert re.search(
+        r"menu\.yaml : ligne \d+, colonne 1 — clé en double « menu_prompt »",
+        problems_of(dialogues),
+    )
