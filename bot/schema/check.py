@@ -19,7 +19,6 @@ from bot.schema.form import FormFile, kind_problems
 from bot.schema.menu import MenuTexts
 
 SCHEMA_DIR = "schema"
-SCHEMA_ID = "https://ars-bretagne.invalid/bot-esp-cpts/{name}.schema.json"
 
 
 def is_knowledge_dir(directory: Path) -> bool:
@@ -167,11 +166,7 @@ def json_schemas() -> dict[str, dict[str, Any]]:
 
 def _schema(model: type[BaseModel], name: str) -> dict[str, Any]:
     schema = model.model_json_schema(by_alias=True)
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID.format(name=name),
-        **schema,
-    }
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 
 def schema_text(schema: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@ meets them — by `python -m bot lint`, by the loaders and when the bot starts."
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import shutil
@@ -13,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from bot.config import DIALOGUES_DIR, ROOT
+from bot.engine.forms import FormSpec
 from bot.engine.validators import VALIDATORS
 from bot.schema import SchemaError
 from bot.schema.check import stale_schemas
-from bot.schema.form import FormTexts, Step, ValidatorName
+from bot.schema.form import FormFile, FormTexts, Step, ValidatorName
 from bot.schema.lint import lint_paths
 from bot.schema.menu import MenuTexts
 
@@ -224,6 +226,9 @@ def test_every_key_the_form_runner_reads_is_in_the_schema():
     step_keys |= set(re.findall(r'\.text\("(\w+)"', source))
     allowed = {f.alias or name for name, f in Step.model_fields.items()}
     assert step_keys - allowed == set()
+    top_keys = set(re.findall(r'data\.get\("(\w+)"', inspect.getsource(FormSpec.__init__)))
+    top_keys |= set(re.findall(r'data\["(\w+)"\]', inspect.getsource(FormSpec.__init__)))
+    assert top_keys and top_keys - set(FormFile.model_fields) == set()
     text_keys = set(re.findall(r'spec\.t\(\s*"(\w+)"', source))
     allowed_texts = {f.alias or name for name, f in FormTexts.model_fields.items()}
     assert text_keys and text_keys - allowed_texts == set()
