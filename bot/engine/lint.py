@@ -1,6 +1,7 @@
 """The dialogue linter: every `dialogues/*.yaml` must be runnable before a user meets it.
 
-Checks: known step kinds; unique ids; `next`/`goto` targets exist; every step reachable from
+Each file is first read through its schema (`bot/schema`: unknown keys, kinds, validators,
+YAML syntax); `python -m bot lint` runs both. Checks here, across the whole file: known step kinds; unique ids; `next`/`goto` targets exist; every step reachable from
 the first (through `next` rules, the sequence and, for forms with a review, the review's edit
 buttons); every validator named in the registry; `when`/`ask_if` name known fields; choices
 present; outcome buttons valid (switch targets an existing flow); button payloads fit 60 bytes.
