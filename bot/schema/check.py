@@ -164,9 +164,46 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     return out
 
 
+# What an editor shows for each kind of file (the models' docstrings are for developers).
+DESCRIPTIONS = {
+    "form": "Parcours du bot (formulaire de l'AMI, guide d'orientation) : étapes, textes, "
+    "messages d'erreur. Voir docs/forms.md.",
+    "menu": "Textes du menu principal et des réponses générales du bot.",
+    "provenance": "Provenance des textes sources : id du document → fichier, titre, éditeur, date.",
+    "structure": "Découpage de chaque texte source en passages : ses titres, dans l'ordre.",
+    "topics": "Réponses rédigées (sujets) : questions, réponse, sources citées mot pour mot.",
+    "glossary": "Sigles des textes : développé, définition, passage qui les cite.",
+    "comparison": "Tableau ESP / CPTS de l'annexe de l'instruction, ligne par ligne.",
+    "lexicon": "Lexique de la recherche : concepts (synonymes, sigles) et listes de mots.",
+    "variants_extra": "Autres façons de poser chaque sujet : id du sujet → liste de questions.",
+}
+
+
 def _schema(model: type[BaseModel], name: str) -> dict[str, Any]:
-    schema = model.model_json_schema(by_alias=True)
+    schema = _for_editors(model.model_json_schema(by_alias=True))
+    schema["description"] = DESCRIPTIONS[name]
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+def _for_editors(schema: dict[str, Any]) -> dict[str, Any]:
+    """Without pydantic's English titles and the models' English docstrings (the descriptions
+    of `$defs`): only the French descriptions of the fields remain for an editor to show."""
+
+    def strip(node: Any) -> Any:
+        if isinstance(node, list):
+            return [strip(item) for item in node]
+        if isinstance(node, dict):
+            return {
+                k: (strip(v) if k != "properties" else {n: strip(p) for n, p in v.items()})
+                for k, v in node.items()
+                if k != "title" or not isinstance(v, str)
+            }
+        return node
+
+    out = strip(schema)
+    for definition in out.get("$defs", {}).values():
+        definition.pop("description", None)
+    return out
 
 
 def schema_text(schema: dict[str, Any]) -> str:

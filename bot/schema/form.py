@@ -144,8 +144,8 @@ class ErrorTexts(Strict):
     """French messages by validator error code; `{example}` and the code's parameters."""
 
     empty: str | None = None
-    too_long: str | None = Field(None, description="{length}, {max}")
-    too_short: str | None = Field(None, description="{min}")
+    too_long: str | None = Field(None, description="emplacements : {length}, {max}")
+    too_short: str | None = Field(None, description="emplacements : {min}")
     html: str | None = None
     email_in_name: str | None = None
     url: str | None = None
@@ -156,10 +156,12 @@ class ErrorTexts(Strict):
     email_invalid: str | None = None
     phone_letters: str | None = None
     phone_invalid: str | None = None
-    past: str | None = Field(None, description="{date}")
+    past: str | None = Field(None, description="emplacements : {date}")
     choice_unknown: str | None = None
     multi_empty: str | None = None
-    invalid: str | None = Field(None, description="message for any code without its own")
+    invalid: str | None = Field(
+        None, description="message de tout code sans message propre ; emplacement : {example}"
+    )
 
 
 class FormTexts(Strict):
@@ -170,10 +172,10 @@ class FormTexts(Strict):
     validate_: str | None = Field(None, alias="validate")
     why_button: str | None = None
     no_why: str | None = None
-    current: str | None = Field(None, description="{value}")
-    keep: str | None = Field(None, description="{value}")
+    current: str | None = Field(None, description="emplacements : {value}")
+    keep: str | None = Field(None, description="emplacements : {value}")
     keep_as_typed: str | None = None
-    noted: str | None = Field(None, description="{value}")
+    noted: str | None = Field(None, description="emplacements : {value}")
     went_back: str | None = None
     no_back: str | None = None
     stale: str | None = None
@@ -182,12 +184,12 @@ class FormTexts(Strict):
     question_unanswered: str | None = None
     way_on: str | None = None
     finished: str | None = None
-    suggest: str | None = Field(None, description="{value}")
-    summary_item: str | None = Field(None, description="{label}, {value}")
-    sources: str | None = Field(None, description="{citations}")
-    citation: str | None = Field(None, description="{document}, {sections}")
-    citation_document: str | None = Field(None, description="{document}")
-    prefilled: str | None = Field(None, description="{items}")
+    suggest: str | None = Field(None, description="emplacements : {value}")
+    summary_item: str | None = Field(None, description="emplacements : {label}, {value}")
+    sources: str | None = Field(None, description="emplacements : {citations}")
+    citation: str | None = Field(None, description="emplacements : {document}, {sections}")
+    citation_document: str | None = Field(None, description="emplacements : {document}")
+    prefilled: str | None = Field(None, description="emplacements : {items}")
     prefilled_mark: str | None = None
     item_menu: str | None = None
     to_review: str | None = None
@@ -198,9 +200,9 @@ class FormTexts(Strict):
     not_given: str | None = None
     flags_title: str | None = None
     send: str | None = None
-    copy_: str | None = Field(None, alias="copy", description="{box}")
-    missing: str | None = Field(None, description="{fields}")
-    submitted: str | None = Field(None, description="{reference}, {recipient}")
+    copy_: str | None = Field(None, alias="copy", description="emplacements : {box}")
+    missing: str | None = Field(None, description="emplacements : {fields}")
+    submitted: str | None = Field(None, description="emplacements : {reference}, {recipient}")
 
     @field_validator("*")
     @classmethod
@@ -234,22 +236,26 @@ TEXT_PLACEHOLDERS: dict[str, set[str]] = {
 class Step(Strict):
     """A step, or a field of a repeatable group (`fields`)."""
 
-    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_]+$")
-    kind: StepKind = StepKind.text
-    label: str | None = None
-    prompt: str | list[str] | None = None
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_]+$", description="identifiant stable")
+    kind: StepKind = Field(StepKind.text, description="type d'étape (text par défaut)")
+    label: str | None = Field(None, description="nom court (récapitulatif, erreurs)")
+    prompt: str | list[str] | None = Field(
+        None, description="la question ; une liste : un message par élément (outcome)"
+    )
     why: str | None = Field(None, description="texte du bouton « Pourquoi cette question ? »")
-    example: str | None = None
-    validator: ValidatorName | None = None
-    optional: bool = False
-    max_length: int | None = Field(None, ge=1)
+    example: str | None = Field(None, description="exemple cité par les messages d'erreur")
+    validator: ValidatorName | None = Field(
+        None, description="validateur nommé (bot/engine/validators.py)"
+    )
+    optional: bool = Field(False, description="facultatif : bouton « Passer »")
+    max_length: int | None = Field(None, ge=1, description="4 000 caractères par défaut")
     min_length: int | None = Field(None, ge=0)
     errors: ErrorTexts | None = None
     choices: list[Choice] | None = None
     min: int | None = Field(None, ge=0, description="multi_choice : choix ; group : éléments")
     max: int | None = Field(None, ge=1, description="group : éléments au plus")
-    ask_if: Condition | None = None
-    next: list[NextRule] | None = None
+    ask_if: Condition | None = Field(None, description="posée seulement si la condition tient")
+    next: list[NextRule] | None = Field(None, description="branchements : {when, goto}")
     store_display: bool = False
     in_summary: bool = True
     suggest: Suggest | None = None

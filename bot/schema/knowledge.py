@@ -74,13 +74,15 @@ class QuotedSource(Strict):
 
 
 class Topic(Strict):
-    id: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9-]*$")
-    label: str = Field(min_length=1)
-    questions: list[str] = Field(default_factory=list)
-    answer: str = Field(min_length=1)
+    id: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9-]*$", description="stable")
+    label: str = Field(min_length=1, description="question courte affichée dans les boutons")
+    questions: list[str] = Field(default_factory=list, description="façons de la poser")
+    answer: str = Field(min_length=1, description="réponse courte, vouvoiement, < 600 caractères")
     sources: list[QuotedSource] = Field(default_factory=list)
-    related: list[str] = Field(default_factory=list)
-    dimensions: list[Dimension] = Field(default_factory=list)
+    related: list[str] = Field(default_factory=list, description="ids de sujets voisins")
+    dimensions: list[Dimension] = Field(
+        default_factory=list, description="ce que le sujet traite, en plus de ce qui est lu"
+    )
 
 
 class TopicsFile(RootModel[list[Topic]]):

@@ -43,30 +43,32 @@ class UnsupportedKinds(Strict):
 
 
 class MenuTexts(Strict):
-    welcome: str = Field(description="{name} : « , Prénom » ou rien")
+    welcome: str = Field(description="emplacement : {name} (« , Prénom » ou rien)")
     menu_prompt: str
     buttons: MenuButtons
     ask_question: str
     help: str
     contact: str
-    unsupported: str = Field(description="{what}")
+    unsupported: str = Field(description="emplacements : {what}")
     unsupported_kinds: UnsupportedKinds
-    unknown_command: str = Field(description="{name}")
+    unknown_command: str = Field(description="emplacements : {name}")
     stale_button: str
     nothing_to_cancel: str
-    cancel_confirm: str = Field(description="{what}")
+    cancel_confirm: str = Field(description="emplacements : {what}")
     cancel_done: str
     cancel_kept: str
     nothing_to_resume: str
-    resume_offer: str = Field(description="{date}")
+    resume_offer: str = Field(description="emplacements : {date}")
     resuming: str
     empty_message: str
     error: str
-    flood: str = Field(description="read by the Telegram adapter")
+    flood: str = Field(
+        description="message de l'adaptateur Telegram quand un utilisateur écrit trop vite"
+    )
     # optional: the Telegram adapter has defaults for these
-    group_invitation: str | None = Field(None, description="{link}")
+    group_invitation: str | None = Field(None, description="emplacements : {link}")
     edited_message: str | None = None
-    staff_only: str | None = Field(None, description="{name}")
+    staff_only: str | None = Field(None, description="emplacements : {name}")
 
     @field_validator("*")
     @classmethod
