@@ -18,7 +18,7 @@ from bot.engine.forms import FormSpec
 from bot.engine.validators import VALIDATORS
 from bot.schema import SchemaError
 from bot.schema.check import stale_schemas
-from bot.schema.form import FormFile, FormTexts, Step, ValidatorName
+from bot.schema.form import ButtonAction, FormFile, FormTexts, Step, StepKind, ValidatorName
 from bot.schema.lint import lint_paths
 from bot.schema.menu import MenuTexts
 
@@ -216,8 +216,13 @@ def test_every_yaml_file_points_editors_to_its_schema():
         assert (path.parent / match.group(1)).resolve().is_file(), path
 
 
-def test_the_validator_names_are_the_registry():
+def test_the_closed_sets_are_those_of_the_runner():
+    from bot.engine.forms import STEP_KINDS
+    from bot.engine.lint import OUTCOME_ACTIONS
+
     assert {v.value for v in ValidatorName} == set(VALIDATORS)
+    assert {k.value for k in StepKind} == STEP_KINDS
+    assert {a.value for a in ButtonAction} == OUTCOME_ACTIONS
 
 
 def test_every_key_the_form_runner_reads_is_in_the_schema():
