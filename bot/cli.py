@@ -22,7 +22,7 @@ En attendant, voici le bot dans le terminal (les mêmes dialogues, la même base
 """
 
 SCHEMA_BROKEN = (
-    "Le bot ne démarre pas : un fichier de dialogue ou de connaissances est mal formé "
+    "{what} : un fichier de dialogue ou de connaissances est mal formé "
     "(`python -m bot lint` vérifie tous les fichiers)."
 )
 
@@ -76,7 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(args)
     except SchemaError as exc:  # a broken YAML file: its French problems, no traceback
-        sys.stderr.write(f"{SCHEMA_BROKEN}\n{exc}\n")
+        what = "Le bot ne démarre pas" if args.command in ("run", "chat") else "Arrêt"
+        sys.stderr.write(f"{SCHEMA_BROKEN.format(what=what)}\n{exc}\n")
         return 2
 
 
