@@ -183,8 +183,11 @@ def explain(
     lines: dict[tuple[Any, ...], int] | None = None
     seen: set[str] = set()
     problems: list[str] = []
-    for error in exc.errors(include_url=False):
-        loc, annotation = _resolve(model, tuple(error["loc"]))
+    resolved = [(error, *_resolve(model, tuple(error["loc"]))) for error in exc.errors()]
+    deeper = {loc[:cut] for _, loc, _ in resolved for cut in range(len(loc))}
+    for error, loc, annotation in resolved:
+        if error["type"] in TYPE_NAMES and loc in deeper:
+            continue  # a union's other members: the errors inside the mapping say more
         where = _format_loc(loc)
         if where in seen:  # the other members of a union on the same value
             continue
@@ -276,15 +279,29 @@ def _resolve(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[tuple[Any, .
     kept: list[Any] = []
     for part in loc:
         real, nxt = _step(annotation, part)
+        tagged = _tagged(annotation, part) if not real else None
         if real:
             kept.append(part)
             annotation = nxt
-        elif isinstance(part, str) and not any(_model_fields(m) for m in _members(annotation)):
-            continue  # a union tag such as "str" or "list[str]"
+        elif tagged is not None:  # a union tag ("AnswerRef", "str", "list[str]"): its member
+            annotation = tagged
         else:
             kept.append(part)  # an unknown key: the error is about it
             annotation = None
     return tuple(kept), annotation
+
+
+def _tagged(annotation: Any, part: Any) -> Any:
+    """The member of a union that pydantic's tag `part` names, else None (a real key)."""
+    members = _members(annotation)
+    if not isinstance(part, str) or len(members) < 2:
+        return None
+    for member in members:
+        if getattr(member, "__name__", None) == part or str(member) == part:
+            return member
+    if part in ("str", "int", "float", "bool", "none") or "[" in part:
+        return Any
+    return None
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:

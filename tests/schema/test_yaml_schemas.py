@@ -280,3 +280,12 @@ def test_a_key_written_twice_is_refused_with_its_line(dialogues: Path):
         r"menu\.yaml : ligne \d+, colonne 1 — clé en double « menu_prompt »",
         problems_of(dialogues),
     )
+
+
+def test_a_misspelt_key_inside_a_union_value_is_named_without_the_other_members(dialogues: Path):
+    edit(
+        dialogues / "orientation.yaml", "objectives: {answer: stage}", "objectives: {answr: stage}"
+    )
+    problems = problems_of(dialogues)
+    assert ".prefill.objectives.answr — clé inconnue ; vouliez-vous dire « answer » ?" in problems
+    assert "AnswerRef" not in problems and ".str —" not in problems
