@@ -141,8 +141,11 @@ def _glossary_topic(acronym: str) -> str:
 
 # --------------------------------------------------------------------------- startup
 def validate_startup(dialogues_dir: Path, knowledge_dir: Path | None) -> None:
-    """What the bot checks before starting: every dialogue file (and the knowledge files)."""
-    problems, _ = check_dialogues(dialogues_dir)
+    """What the bot checks before starting: every dialogue file (its schema, then the
+    dialogue linter: targets, reachability…) and the knowledge files."""
+    from bot.schema.lint import lint_dialogues
+
+    problems = lint_dialogues(dialogues_dir)
     menu = dialogues_dir / dialogue_schema.MENU_FILE
     if not menu.exists():
         problems.append(f"{shown_path(menu)} : fichier manquant (les textes du menu)")

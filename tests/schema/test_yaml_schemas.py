@@ -289,3 +289,13 @@ def test_a_misspelt_key_inside_a_union_value_is_named_without_the_other_members(
     problems = problems_of(dialogues)
     assert ".prefill.objectives.answr — clé inconnue ; vouliez-vous dire « answer » ?" in problems
     assert "AnswerRef" not in problems and ".str —" not in problems
+
+
+def test_build_app_also_refuses_a_flow_the_dialogue_linter_rejects(
+    dialogues: Path, settings, qa_service
+):
+    from bot.app import build_app
+
+    edit(dialogues / "orientation.yaml", "goto: ", "goto: nulle_part_", 1)
+    with pytest.raises(SchemaError, match="cible inconnue « nulle_part_"):
+        build_app(settings, qa=qa_service, create_schema=True, dialogues_dir=dialogues)
