@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.config import DIALOGUES_DIR, Settings
@@ -36,16 +37,25 @@ def build_app(
     qa: QAService | None = None,
     clock: Callable[[], datetime] | None = None,
     create_schema: bool = False,
+    dialogues_dir: Path | None = None,
 ) -> App:
     """Wire settings, storage, knowledge, flows and the engine.
 
-    `create_schema` creates the tables directly (tests, throwaway databases); otherwise the
-    database must have been migrated (`python -m bot migrate`).
+    Every dialogue file (and, unless `qa` is given, every knowledge file) is first checked
+    against its schema: a broken file raises `bot.schema.SchemaError` with the French problems
+    before anything starts, never in front of a user. `create_schema` creates the tables
+    directly (tests, throwaway databases); otherwise the database must have been migrated
+    (`python -m bot migrate`).
     """
     from bot.engine.engine import DialogueEngine
+    from bot.engine.texts import menu_texts
     from bot.qa import QAService
+    from bot.qa.knowledge import DEFAULT_KNOWLEDGE_DIR
+    from bot.schema.check import validate_startup
     from bot.storage.store import Store
 
+    dialogues_dir = dialogues_dir or DIALOGUES_DIR
+    validate_startup(dialogues_dir, None if qa is not None else DEFAULT_KNOWLEDGE_DIR)
     settings = settings or Settings()
     if store is None:
         store = (
@@ -60,9 +70,11 @@ def build_app(
 
         ensure_migrated(store.engine)
     qa = qa or QAService.load()
-    engine = DialogueEngine(store=store, qa=qa, settings=settings, clock=clock)
+    engine = DialogueEngine(
+        store=store, qa=qa, settings=settings, clock=clock, texts=menu_texts(dialogues_dir)
+    )
     app = App(settings=settings, store=store, qa=qa, engine=engine)
-    engine.flows.update(load_flows(app))
+    engine.flows.update(load_flows(app, dialogues_dir))
     if settings.telegram_staff_commands:
         from bot.staff.commands import staff_commands
 
@@ -82,8 +94,8 @@ def console_after_turn(app: App, user_id: int = 1) -> list[str]:
     return shown
 
 
-def load_flows(app: App) -> dict[str, Any]:
+def load_flows(app: App, directory: Path | None = None) -> dict[str, Any]:
     """Every flow declared in `dialogues/` (AMI form, orientation guide)."""
     from bot.engine.forms import load_flows as load_yaml_flows
 
-    return load_yaml_flows(DIALOGUES_DIR, app)
+    return load_yaml_flows(directory or DIALOGUES_DIR, app)

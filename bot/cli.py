@@ -1,4 +1,4 @@
-"""Command line: `python -m bot run|chat|ask|territory|migrate|diagram|worker|export|outbox|stats|web|staff`.
+"""Command line: `python -m bot run|chat|ask|lint|territory|migrate|diagram|worker|export|outbox|stats|web|staff`.
 
 Imports are lazy so that `ask` starts fast (it loads only the knowledge base).
 """
@@ -22,6 +22,11 @@ et un identifiant se terminant par « bot » ; BotFather vous donne un jeton de 
 
 En attendant, voici le bot dans le terminal (les mêmes dialogues, la même base de données).
 """
+
+SCHEMA_BROKEN = (
+    "{what} : un fichier de dialogue ou de connaissances est mal formé "
+    "(`python -m bot lint` vérifie tous les fichiers)."
+)
 
 
 NO_SMTP = """\
@@ -56,6 +61,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--reindex",
         action="store_true",
         help="réindexer le territoire et les départements de toutes les réponses enregistrées",
+    )
+    lint = sub.add_parser(
+        "lint", help="vérifier les fichiers YAML (dialogues, connaissances) : schémas et liens"
+    )
+    lint.add_argument(
+        "directories",
+        nargs="*",
+        metavar="DOSSIER",
+        help="dossiers à vérifier (par défaut : dialogues/ et knowledge/)",
+    )
+    lint.add_argument(
+        "--write-schemas",
+        action="store_true",
+        help="écrire les schémas JSON (dialogues/schema/, knowledge/schema/) pour les éditeurs",
     )
 
     sub.add_parser("migrate", help="créer ou mettre à jour le schéma de la base")
@@ -160,6 +179,21 @@ def operator_message(exc: BaseException) -> str | None:
 
 def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from bot.schema import SchemaError
+
+    try:
+        return _run(args)
+    except SchemaError as exc:  # a broken YAML file: its French problems, no traceback
+        what = "Le bot ne démarre pas" if args.command in ("run", "chat") else "Arrêt"
+        sys.stderr.write(f"{SCHEMA_BROKEN.format(what=what)}\n{exc}\n")
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "lint":
+        from bot.schema.lint import run_lint
+
+        return run_lint(args.directories, write=args.write_schemas)
     if args.command == "ask":
         return _ask(args)
     if args.command == "territory" and not args.reindex:

@@ -22,7 +22,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
 from transitions import Machine
 
 from bot.engine.messages import Button, Document, Incoming, Kind, Reply, split_lines
@@ -287,8 +286,10 @@ class FormSpec:
 
     @classmethod
     def load(cls, path: Path) -> FormSpec:
-        with path.open(encoding="utf-8") as fh:
-            return cls(yaml.safe_load(fh) or {}, path)
+        """Read a flow file through its schema (bot/schema/form.py): `SchemaError` if broken."""
+        from bot.schema.dialogues import read_form
+
+        return cls(read_form(path), path)
 
     # --- states and transitions --------------------------------------------------------
     def entry(self, step: Step) -> str:
@@ -1788,13 +1789,13 @@ def dialogue_files(directory: Path) -> list[Path]:
 
 
 def load_specs(directory: Path) -> dict[str, FormSpec]:
-    """Every dialogue file that declares a `flow:` (menu.yaml only holds texts)."""
+    """Every dialogue file but menu.yaml (texts only), each validated by the flow schema."""
+    from bot.schema.dialogues import MENU_FILE
+
     specs: dict[str, FormSpec] = {}
     for path in dialogue_files(directory):
-        with path.open(encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
-        if isinstance(data, dict) and "flow" in data:
-            spec = FormSpec(data, path)
+        if path.name != MENU_FILE:
+            spec = FormSpec.load(path)
             specs[spec.name] = spec
     return specs
 

@@ -1,6 +1,7 @@
 """The dialogue linter: every `dialogues/*.yaml` must be runnable before a user meets it.
 
-Checks: known step kinds; unique ids; `next`/`goto` targets exist; every step reachable from
+Each file is first read through its schema (`bot/schema`: unknown keys, kinds, validators,
+YAML syntax); `python -m bot lint` runs both. Checks here, across the whole file: known step kinds; unique ids; `next`/`goto` targets exist; every step reachable from
 the first (through `next` rules, the sequence and, for forms with a review, the review's edit
 buttons); every validator named in the registry; `when`/`ask_if` name known fields; choices
 present; outcome buttons valid (switch targets an existing flow); button payloads fit 60 bytes.
@@ -12,8 +13,6 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bot.engine.forms import (
     DONE,
     PLACEHOLDER,
@@ -22,7 +21,6 @@ from bot.engine.forms import (
     STEP_KINDS,
     FormSpec,
     Step,
-    dialogue_files,
 )
 from bot.engine.validators import UNDERSTANDERS, VALIDATORS
 
@@ -31,20 +29,19 @@ LONGEST_ACTION = 24  # e.g. "i.referents.19" or "f.practice_other"
 
 
 def lint_file(path: Path, known_flows: set[str] | None = None) -> list[str]:
-    """Problems found in one dialogue file (empty when it is fine)."""
+    """Problems found in one dialogue file (empty when it is fine): its schema
+    (bot/schema), then the checks below for a flow."""
+    from bot.schema import SchemaError
+    from bot.schema.dialogues import model_for, read_dialogue
+    from bot.schema.form import FormFile
+
     try:
-        with path.open(encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except yaml.YAMLError as exc:
-        return [f"{path.name}: YAML illisible : {exc}"]
-    if not isinstance(data, dict):
-        return [f"{path.name}: le fichier doit contenir un dictionnaire"]
-    if "flow" not in data:
+        data = read_dialogue(path)
+    except SchemaError as exc:
+        return exc.problems
+    if model_for(path)[0] is not FormFile:
         return []  # a file of texts (menu.yaml)
-    try:
-        spec = FormSpec(data, path)
-    except (KeyError, TypeError, ValueError) as exc:
-        return [f"{path.name}: structure invalide : {exc!r}"]
+    spec = FormSpec(data, path)
     return [f"{path.name}: {p}" for p in lint_spec(spec, known_flows)]
 
 
@@ -201,25 +198,16 @@ def _lint_reachability(spec: FormSpec) -> list[str]:
 
 def lint_directory(directory: Path, other_flows: set[str] | None = None) -> list[str]:
     """Problems in every dialogue file of `directory` (`other_flows` exist elsewhere)."""
-    flows = set(other_flows or ())
-    for path in dialogue_files(directory):
-        with path.open(encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-        if isinstance(data, dict) and "flow" in data:
-            flows.add(str(data["flow"]))
-    problems: list[str] = []
-    for path in dialogue_files(directory):
-        problems += lint_file(path, flows)
-    return problems
+    from bot.schema.lint import lint_dialogues
+
+    return lint_dialogues(directory, other_flows)
 
 
 def main() -> int:
     from bot.config import DIALOGUES_DIR
+    from bot.schema.lint import run_lint
 
-    problems = lint_directory(DIALOGUES_DIR)
-    for problem in problems:
-        print(problem)
-    return 1 if problems else 0
+    return run_lint([str(DIALOGUES_DIR)])
 
 
 if __name__ == "__main__":

@@ -6,8 +6,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bot.config import DIALOGUES_DIR
 
 
@@ -19,8 +17,10 @@ class Texts:
 
     @classmethod
     def load(cls, path: Path) -> Texts:
-        with path.open(encoding="utf-8") as fh:
-            return cls(yaml.safe_load(fh) or {})
+        """Read `menu.yaml` through its schema (bot/schema/menu.py): `SchemaError` if broken."""
+        from bot.schema.dialogues import read_menu
+
+        return cls(read_menu(path))
 
     def __call__(self, key: str, **values: Any) -> str:
         node: Any = self._data

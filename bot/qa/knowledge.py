@@ -91,8 +91,10 @@ class KnowledgeBase:
 
 
 def _read_yaml(path: Path) -> Any:
-    with path.open(encoding="utf-8") as fh:
-        return yaml.load(fh, Loader=_Loader)
+    """The file's data, validated by its schema (bot/schema/knowledge.py): `SchemaError`."""
+    from bot.schema.knowledge import read_knowledge_yaml
+
+    return read_knowledge_yaml(path)
 
 
 def _sources(raw: list[dict]) -> tuple[CuratedSource, ...]:

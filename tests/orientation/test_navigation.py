@@ -114,3 +114,14 @@ def test_the_guide_resumes_where_the_user_left_it(chat):
     text = chat.say("/orientation")
     assert "Reprenons" in text
     assert current_step(chat).id == "team"
+
+
+def test_three_refused_territories_offer_a_way_on_in_french(chat):
+    chat.say("/orientation")
+    for step_id, value in list(LONGEST.items())[:-1]:
+        give(chat, QUESTIONS[step_id], value)
+    assert current_step(chat).id == "territory"
+    for _ in range(3):
+        text = chat.say("Pays de Redon " * 30)  # longer than the 300 characters allowed
+    assert "Cela fait trois essais" in text and "way_on" not in text
+    assert "📝 Garder tel quel" in [b.label for b in chat.buttons]
