@@ -44,6 +44,7 @@ web: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check bot tests benchmarks
 	$(PY) -m ruff format --check bot tests benchmarks
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 lint: $(STAMP)

@@ -89,7 +89,11 @@ def console_after_turn(app: App, user_id: int = 1) -> list[str]:
     deliver_pending(app.store, app.settings)
     shown = []
     for notice in app.store.pending_notices():
-        if notice.user_id == user_id and app.store.mark_notice_delivered(notice.id):
+        if (
+            notice.id is not None
+            and notice.user_id == user_id
+            and app.store.mark_notice_delivered(notice.id)
+        ):
             shown.append(f"📬 {notice.text}")
     return shown
 

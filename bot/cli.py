@@ -10,7 +10,10 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 NO_TOKEN = """\
 Aucun jeton Telegram n'est configuré (variable TELEGRAM_BOT_TOKEN).
@@ -242,7 +245,7 @@ def _run(args: argparse.Namespace) -> int:
         return 3
 
 
-def _dispatch(settings: object, args: argparse.Namespace) -> int:
+def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "chat":
         return _chat(settings, args.user)
     if args.command == "run":
@@ -313,7 +316,7 @@ def _territory(args: argparse.Namespace) -> int:
     return 0
 
 
-def _chat(settings: object, user_id: int) -> int:
+def _chat(settings: Settings, user_id: int) -> int:
     from bot.adapters.console import ConsoleSession, run_console
     from bot.app import build_app, console_after_turn
     from bot.config import ROOT

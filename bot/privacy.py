@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.orm.attributes import flag_modified
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.config import Settings
 from bot.engine.engine import AMI_FLOW
@@ -172,7 +172,7 @@ def delete_submission(session: Session, sub: Submission) -> None:
     """Delete a response with every row that refers to it: its e-mail jobs, its territory
     index (communes, words) and the back office's follow-up and history."""
     for model in (OutboxJob, SubmissionCommune, SubmissionPlaceWord, FollowupEvent, Followup):
-        session.exec(delete(model).where(model.submission_id == sub.id))  # type: ignore[attr-defined, call-overload]
+        session.exec(delete(model).where(col(model.submission_id) == sub.id))  # type: ignore[attr-defined]
     session.flush()
     session.delete(sub)
 
@@ -199,8 +199,8 @@ def erase_user(session: Session, settings: Settings, user_id: int) -> Erasure:
     for job in _code_jobs(session, vids):
         session.delete(job)
     session.flush()
-    session.exec(delete(AddressVerification).where(AddressVerification.user_id == user_id))  # type: ignore[call-overload]
-    session.exec(delete(UserNotice).where(UserNotice.user_id == user_id))  # type: ignore[call-overload]
+    session.exec(delete(AddressVerification).where(col(AddressVerification.user_id) == user_id))  # type: ignore[call-overload]
+    session.exec(delete(UserNotice).where(col(UserNotice.user_id) == user_id))  # type: ignore[call-overload]
     session.flush()
     return Erasure(kept=kept, erased_submissions=erased)
 
@@ -355,6 +355,6 @@ def purge_submissions(store: Store, settings: Settings, now: datetime | None = N
         session.exec(
             delete(UserNotice)  # type: ignore[call-overload]
             .where(UserNotice.delivered_at.is_not(None))  # type: ignore[union-attr]
-            .where(UserNotice.created_at < short)  # type: ignore[operator]
+            .where(col(UserNotice.created_at) < short)
         )
     return purged

@@ -218,6 +218,8 @@ class TelegramFrontend:
         notices = await loop.run_in_executor(self.executor, store.pending_notices)
         sent = 0
         for notice in notices:
+            if notice.id is None:
+                continue
             claimed = await loop.run_in_executor(
                 self.executor, store.mark_notice_delivered, notice.id
             )
@@ -667,7 +669,8 @@ def build_application(
     if base:
         builder = builder.base_url(base).base_file_url(file_url_for(base))
     if rate_limit:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+        # PTB types the builder's limiter by its request data; AIORateLimiter takes the default
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
     application = builder.build()
     application.bot_data["frontend"] = frontend
     application.add_handler(TypeHandler(Update, frontend.on_update))

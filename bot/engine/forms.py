@@ -14,6 +14,7 @@ button of an old message is recognised as stale and never corrupts answers.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -310,7 +311,7 @@ class FormSpec:
         self.states.append(DONE)
         for index, step in enumerate(self.steps):
             if step.kind == "group":
-                self._chain(step.fields, lambda s, g=step: state_of(g, s), f"{step.id}.more")
+                self._chain(step.fields, functools.partial(state_of, step), f"{step.id}.more")
                 self.transitions.append(
                     {"trigger": "add_item", "source": f"{step.id}.more", "dest": self.entry(step)}
                 )

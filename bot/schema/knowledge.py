@@ -24,7 +24,7 @@ class Dimension(StrEnum):
     members = "members"
     territory = "territory"
     delay = "delay"
-    count = "count"
+    count_ = "count"  # "count" would hide str.count
     legal = "legal"
     validation = "validation"
     missions = "missions"

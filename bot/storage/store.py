@@ -23,7 +23,7 @@ from sqlalchemy import delete as sa_delete
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Engine
-from sqlmodel import Session, SQLModel, create_engine, select
+from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from bot.storage.models import (
     AuditEntry,
@@ -443,7 +443,7 @@ class Store:
         with self.unit() as session:
             result = session.exec(  # type: ignore[call-overload]
                 update(OutboxJob)
-                .where(OutboxJob.id == job_id)
+                .where(col(OutboxJob.id) == job_id)
                 .values(
                     status=OutboxStatus.PENDING, next_attempt_at=self.clock(), locked_until=None
                 )
@@ -473,7 +473,7 @@ class Store:
         with self.unit() as session:
             result = session.exec(  # type: ignore[call-overload]
                 update(UserNotice)
-                .where(UserNotice.id == notice_id)
+                .where(col(UserNotice.id) == notice_id)
                 .where(UserNotice.delivered_at.is_(None))  # type: ignore[union-attr]
                 .values(delivered_at=self.clock())
             )
@@ -483,7 +483,7 @@ class Store:
         """Put a claimed notice back (its sending failed for a passing reason)."""
         with self.unit() as session:
             session.exec(  # type: ignore[call-overload]
-                update(UserNotice).where(UserNotice.id == notice_id).values(delivered_at=None)
+                update(UserNotice).where(col(UserNotice.id) == notice_id).values(delivered_at=None)
             )
 
     # --- health --------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete
+from sqlalchemy import ColumnElement, delete
 from sqlmodel import col, func, select
 
 from bot.config import Settings
@@ -102,7 +102,7 @@ def throttled(store: Store, settings: Settings, email: str, ip: str) -> bool:
     since = store.clock() - timedelta(minutes=settings.web_login_window_minutes)
     with store.unit() as session:
 
-        def failures(*where: object) -> int:
+        def failures(*where: ColumnElement[bool]) -> int:
             statement = (
                 select(func.count())
                 .select_from(LoginAttempt)
@@ -111,9 +111,9 @@ def throttled(store: Store, settings: Settings, email: str, ip: str) -> bool:
             return int(session.exec(statement).one())
 
         return (
-            failures(LoginAttempt.email == email.strip().lower()[:320])
+            failures(col(LoginAttempt.email) == email.strip().lower()[:320])
             >= settings.web_login_max_failures_account
-            or failures(LoginAttempt.ip == ip[:64]) >= settings.web_login_max_failures_ip
+            or failures(col(LoginAttempt.ip) == ip[:64]) >= settings.web_login_max_failures_ip
         )
 
 
