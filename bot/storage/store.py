@@ -26,8 +26,8 @@ from sqlmodel import Session, SQLModel, create_engine, select
 
 from bot.storage.models import (
     AuditEntry,
+    BotMarker,
     Conversation,
-    HealthProbe,
     OutboxJob,
     OutboxStatus,
     Submission,
@@ -426,6 +426,33 @@ class Store:
                 update(UserNotice).where(UserNotice.id == notice_id).values(delivered_at=None)
             )
 
+    def database_token(self) -> str:
+        """16 random hex digits drawn once per database (kept in `bot_marker`): in the
+        Message-IDs that must be the same for every instance of one database (the digest's)
+        and differ between databases."""
+        import secrets
+
+        from sqlalchemy.exc import IntegrityError
+
+        cached: str | None = getattr(self, "_database_token", None)
+        if cached:
+            return cached
+        with self._writer, self.session() as session:
+            row = session.get(BotMarker, "database-token")
+            if row is not None:
+                self._database_token = row.value
+                return row.value
+            token = secrets.token_hex(8)
+            session.add(BotMarker(name="database-token", at=self.clock(), value=token))
+            try:
+                session.commit()
+            except IntegrityError:  # another instance drew it first
+                session.rollback()
+                row = session.get(BotMarker, "database-token")
+                token = row.value if row is not None else token
+            self._database_token = token
+            return token
+
     # --- health --------------------------------------------------------------------------
     def health(self, max_pending: timedelta, probe: str = "healthz") -> tuple[bool, str]:
         """(ok, French-free status line) for `/healthz`: a committed write, the outbox's age.
@@ -436,9 +463,9 @@ class Store:
         now = self.clock()
         try:
             with self._writer, self.session() as session:
-                row = session.get(HealthProbe, probe)
+                row = session.get(BotMarker, probe)
                 if row is None:
-                    session.add(HealthProbe(name=probe, at=now))
+                    session.add(BotMarker(name=probe, at=now))
                 else:
                     row.at = now
                     session.add(row)
