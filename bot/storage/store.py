@@ -44,11 +44,17 @@ class ConversationLocked(RuntimeError):
 
 def _private_database_file(path: Path) -> None:
     """Create a new SQLite file readable by its owner only (0600; SQLite gives its -wal and
-    -shm files the same mode), in a directory created 0700."""
+    -shm files the same mode), in a directory created 0700; tighten an existing one we own."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not path.exists():
         with contextlib.suppress(FileExistsError):
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    # an existing database left readable by others (an older version, a copy) is tightened
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(OSError):
+            info = file.lstat()
+            if info.st_uid == os.getuid() and info.st_mode & 0o077 and file.is_file():
+                os.chmod(file, 0o600)
 
 
 def make_engine(database_url: str) -> Engine:
