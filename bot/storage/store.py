@@ -307,7 +307,7 @@ class Store:
 
     def submission(self, reference_or_id: str | int) -> Submission | None:
         with self.unit() as session:
-            if isinstance(reference_or_id, int) or str(reference_or_id).isdigit():
+            if isinstance(reference_or_id, int) or str(reference_or_id).isdecimal():
                 return session.get(Submission, int(reference_or_id))
             ref = str(reference_or_id).strip().upper()
             return session.exec(select(Submission).where(Submission.reference == ref)).first()
