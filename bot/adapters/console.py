@@ -46,7 +46,7 @@ class ConsoleSession:
             return Incoming(
                 self.user_id, Kind.COMMAND, name.lower(), arg.strip(), self.display_name
             )
-        if stripped.isdigit() and 1 <= int(stripped) <= len(self.buttons):
+        if stripped.isdecimal() and 1 <= int(stripped) <= len(self.buttons):
             return Incoming(self.user_id, Kind.CHOICE, self.buttons[int(stripped) - 1].payload)
         folded = stripped.casefold()
         for button in self.buttons:

@@ -963,12 +963,12 @@ class FormFlow:
                 typed=raw,
                 flagged=data.get("last_error") or "",
             )
-        if action.startswith("s") and action[1:].isdigit() and field_.suggest:
+        if action.startswith("s") and action[1:].isdecimal() and field_.suggest:
             names = self._suggestions(data, field_)
             index = int(action[1:])
             if index < len(names):
                 return self._store(ctx, data, field_, Valid(names[index], names[index]))
-        if field_.kind == "choice" and action.startswith("c") and action[1:].isdigit():
+        if field_.kind == "choice" and action.startswith("c") and action[1:].isdecimal():
             index = int(action[1:])
             if index < len(field_.choices):
                 choice = field_.choices[index]
@@ -999,7 +999,7 @@ class FormFlow:
             if field_.id in prefilled:
                 prefilled.remove(field_.id)
             return self._after_answer(ctx, data)
-        if action.startswith("t") and action[1:].isdigit():
+        if action.startswith("t") and action[1:].isdecimal():
             index = int(action[1:])
             if index < len(field_.choices):
                 selected ^= {field_.choices[index].value}
@@ -1080,7 +1080,7 @@ class FormFlow:
                 data["adding"] = True
                 self._jump(ctx, data, self.spec.entry(group), len(items))
                 return self._render(ctx, data)
-            if index.isdigit() and int(index) < len(items):
+            if index.isdecimal() and int(index) < len(items):
                 self._jump(ctx, data, f"{group.id}.item", int(index))
                 return self._render(ctx, data)
         return [Reply(self.spec.t("stale")), *self._render(ctx, data)]
@@ -1282,7 +1282,7 @@ class FormFlow:
         self, ctx: TurnContext, data: dict[str, Any], step: Step, action: str
     ) -> list[Reply]:
         """An outcome's button: restart, menu, question, go to a step, or switch flow (prefill)."""
-        if not (action.startswith("o") and action[1:].isdigit()):
+        if not (action.startswith("o") and action[1:].isdecimal()):
             return [Reply(self.spec.t("stale")), *self._render(ctx, data)]
         index = int(action[1:])
         if index >= len(step.buttons):
@@ -1742,7 +1742,7 @@ def _match_choice(choices: Iterable[Choice], folded: str) -> Choice | None:
     for c in choices:
         if wanted in (_fold_label(c.value), _fold_label(c.label)):
             return c
-    if wanted.isdigit() and 1 <= int(wanted) <= len(choices):
+    if wanted.isdecimal() and 1 <= int(wanted) <= len(choices):
         return choices[int(wanted) - 1]
     starts = [c for c in choices if _fold_label(c.label).startswith(wanted) and len(wanted) >= 3]
     return starts[0] if len(starts) == 1 else None

@@ -144,8 +144,8 @@ def _rules(folded: str, today: date) -> tuple[date, str] | None:
     m = re.match(
         r"^(sous|dans|d ici|d ici a|avant)? ?(\d+|[a-z]+) (jours?|j|semaines?|sem|mois)$", folded
     )
-    if m and (m.group(2).isdigit() or m.group(2) in NUMBERS):
-        n = int(m.group(2)) if m.group(2).isdigit() else NUMBERS[m.group(2)]
+    if m and (m.group(2).isdecimal() or m.group(2) in NUMBERS):
+        n = int(m.group(2)) if m.group(2).isdecimal() else NUMBERS[m.group(2)]
         unit = m.group(3)
         if unit == "mois":
             return _add_months(today, n), ""

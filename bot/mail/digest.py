@@ -33,6 +33,7 @@ def _window_start(last: OutboxJob | None, now: datetime) -> datetime:
 def schedule_digest(store: Store, settings: Settings) -> OutboxJob | None:
     """Make sure the next digest is queued (or, when switched off, that none is pending)."""
     period = settings.digest_every_hours
+    token = store.database_token() if period > 0 else ""
     try:
         with store.session() as session:
             pending = list(
@@ -64,7 +65,9 @@ def schedule_digest(store: Store, settings: Settings) -> OutboxJob | None:
                 session,
                 kind=KIND_DIGEST,
                 recipient=settings.ars_mailbox,
-                message_id=f"<digest-{due:%Y%m%dT%H%M%S}.{KIND_DIGEST}@{mail_domain(settings)}>",
+                message_id=(
+                    f"<digest-{due:%Y%m%dT%H%M%S}.{KIND_DIGEST}.{token}@{mail_domain(settings)}>"
+                ),
                 payload={"since": since.isoformat(), "until": due.isoformat()},
             )
             job.next_attempt_at = due

@@ -270,7 +270,7 @@ def resend(data: StaffData, arg: str) -> tuple[str, list[int]]:
             "Précisez le n° d'envoi ou la référence : /renvoyer 12 ou /renvoyer AMI-2026-0007.",
             [],
         )
-    if arg.isdigit():
+    if arg.isdecimal():
         chosen = [j for j in jobs if j.id == int(arg)]
         if not chosen:
             return f"Aucun envoi n° {arg}. Voir /envois.", []
@@ -297,12 +297,13 @@ def _replies(text: str) -> list[Reply]:
 def responses_action(data: StaffData, query: str) -> tuple[str, Submission | None]:
     subs = data.submissions()
     query = query.strip()
-    if query and (REFERENCE.match(query) or query.isdigit()):
+    if query and (REFERENCE.match(query) or query.isdecimal()):
         sub = next(
             (
                 s
                 for s in subs
-                if s.reference.upper() == query.upper() or (query.isdigit() and s.id == int(query))
+                if s.reference.upper() == query.upper()
+                or (query.isdecimal() and s.id == int(query))
             ),
             None,
         )

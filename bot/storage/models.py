@@ -176,13 +176,15 @@ class AddressVerification(SQLModel, table=True):
     verified_at: datetime | None = _ts(nullable=True)
 
 
-class HealthProbe(SQLModel, table=True):
-    """One row per instance, rewritten by every `/healthz`: proof that the database takes writes."""
+class BotMarker(SQLModel, table=True):
+    """Small named facts about this database: a row per instance rewritten by every `/healthz`
+    (proof that the database takes writes), and this database's random token (Message-IDs)."""
 
-    __tablename__ = "health_probe"
+    __tablename__ = "bot_marker"
 
     name: str = Field(primary_key=True, max_length=64)
     at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False))
+    value: str = Field(default="", max_length=255)
 
 
 # --- the ARS back office (bot/web): its own tables, none of the above is altered ----------------

@@ -27,8 +27,8 @@ from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from bot.storage.models import (
     AuditEntry,
+    BotMarker,
     Conversation,
-    HealthProbe,
     OutboxJob,
     OutboxStatus,
     Submission,
@@ -60,11 +60,17 @@ class ConversationLocked(RuntimeError):
 
 def _private_database_file(path: Path) -> None:
     """Create a new SQLite file readable by its owner only (0600; SQLite gives its -wal and
-    -shm files the same mode), in a directory created 0700."""
+    -shm files the same mode), in a directory created 0700; tighten an existing one we own."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not path.exists():
         with contextlib.suppress(FileExistsError):
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    # an existing database left readable by others (an older version, a copy) is tightened
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(OSError):
+            info = file.lstat()
+            if info.st_uid == os.getuid() and info.st_mode & 0o077 and file.is_file():
+                os.chmod(file, 0o600)
 
 
 def make_engine(database_url: str) -> Engine:
@@ -361,7 +367,7 @@ class Store:
 
     def submission(self, reference_or_id: str | int) -> Submission | None:
         with self.unit() as session:
-            if isinstance(reference_or_id, int) or str(reference_or_id).isdigit():
+            if isinstance(reference_or_id, int) or str(reference_or_id).isdecimal():
                 return session.get(Submission, int(reference_or_id))
             ref = str(reference_or_id).strip().upper()
             return session.exec(select(Submission).where(Submission.reference == ref)).first()
@@ -486,6 +492,33 @@ class Store:
                 update(UserNotice).where(col(UserNotice.id) == notice_id).values(delivered_at=None)
             )
 
+    def database_token(self) -> str:
+        """16 random hex digits drawn once per database (kept in `bot_marker`): in the
+        Message-IDs that must be the same for every instance of one database (the digest's)
+        and differ between databases."""
+        import secrets
+
+        from sqlalchemy.exc import IntegrityError
+
+        cached: str | None = getattr(self, "_database_token", None)
+        if cached:
+            return cached
+        with self._writer, self.session() as session:
+            row = session.get(BotMarker, "database-token")
+            if row is not None:
+                self._database_token = row.value
+                return row.value
+            token = secrets.token_hex(8)
+            session.add(BotMarker(name="database-token", at=self.clock(), value=token))
+            try:
+                session.commit()
+            except IntegrityError:  # another instance drew it first
+                session.rollback()
+                row = session.get(BotMarker, "database-token")
+                token = row.value if row is not None else token
+            self._database_token = token
+            return token
+
     # --- health --------------------------------------------------------------------------
     def health(self, max_pending: timedelta, probe: str = "healthz") -> tuple[bool, str]:
         """(ok, French-free status line) for `/healthz`: a committed write, the outbox's age.
@@ -496,9 +529,9 @@ class Store:
         now = self.clock()
         try:
             with self._writer, self.session() as session:
-                row = session.get(HealthProbe, probe)
+                row = session.get(BotMarker, probe)
                 if row is None:
-                    session.add(HealthProbe(name=probe, at=now))
+                    session.add(BotMarker(name=probe, at=now))
                 else:
                     row.at = now
                     session.add(row)

@@ -149,3 +149,9 @@ def test_start_with_a_draft_offers_to_resume_once(chat: Chat) -> None:
     assert "Voulez-vous la reprendre ?" in text
     assert [b.label for b in chat.buttons].count("▶️ Reprendre ma réponse") == 1
     assert "Quelle est la profession de Dr Anne Le Goff" in chat.press("Reprendre ma réponse")
+
+
+def test_superscript_digits_are_not_taken_for_a_choice_number(chat: Chat) -> None:
+    chat.say("/start orientation")
+    text = chat.say("¹")  # str.isdigit() is True for it, int() is not
+    assert chat.app.engine.texts("error") not in text

@@ -279,3 +279,27 @@ async def test_a_delayed_ars_email_is_told_to_staff_as_well_as_to_the_user(
     assert "retardé" in by_user[sub.user_id]
     assert sub.reference in by_user[STAFF_ID] and "421" in by_user[STAFF_ID]
     store.engine.dispose()
+
+
+def test_digests_of_two_databases_have_different_message_ids_one_database_one_digest(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    from bot.mail.digest import schedule_digest
+    from bot.storage.store import Store
+
+    ids = []
+    for name in ("a", "b"):
+        settings = make_settings(
+            f"sqlite:///{tmp_path / name}.sqlite3", tmp_path / name, digest_every_hours=24
+        )
+        store = Store.from_url(settings.database_url, clock)
+        store.create_all()
+        job = schedule_digest(store, settings)
+        assert job is not None
+        second_instance = Store.from_url(settings.database_url, clock)
+        assert schedule_digest(second_instance, settings) is None  # already queued: not twice
+        assert second_instance.database_token() == store.database_token()
+        ids.append(job.message_id)
+        store.engine.dispose()
+        second_instance.engine.dispose()
+    assert ids[0] != ids[1]

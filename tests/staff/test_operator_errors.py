@@ -77,6 +77,14 @@ def test_new_sqlite_database_is_readable_by_its_owner_only(tmp_path: Path) -> No
     store.engine.dispose()
 
 
+def test_an_existing_world_readable_database_is_tightened_to_0600(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    Store.from_url(f"sqlite:///{path}").create_all()
+    os.chmod(path, 0o644)
+    Store.from_url(f"sqlite:///{path}").engine.dispose()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
 def test_a_read_only_database_is_explained_in_french(tmp_path: Path) -> None:
     path = tmp_path / "ro.sqlite3"
     create_engine(f"sqlite:///{path}").connect().execute(text("CREATE TABLE t (x)")).close()

@@ -1,4 +1,4 @@
-"""trust: address verification codes for copies, the health probe
+"""trust: address verification codes for copies, bot markers (health probe, database token)
 
 Revision ID: 0003_trust
 Revises: 0001
@@ -36,15 +36,16 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_address_verification_address'), ['address'], unique=False)
         batch_op.create_index(batch_op.f('ix_address_verification_user_id'), ['user_id'], unique=False)
 
-    op.create_table('health_probe',
+    op.create_table('bot_marker',
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('at', bot.storage.models.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('value', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
     sa.PrimaryKeyConstraint('name')
     )
 
 
 def downgrade() -> None:
-    op.drop_table('health_probe')
+    op.drop_table('bot_marker')
     with op.batch_alter_table('address_verification', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_address_verification_user_id'))
         batch_op.drop_index(batch_op.f('ix_address_verification_address'))
