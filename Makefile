@@ -60,6 +60,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.submit_bench
 	$(PY) -m benchmarks.export_bench
 	$(PY) -m benchmarks.territory_bench
+	$(PY) -m benchmarks.overlap_bench
 	$(PY) -m benchmarks.web_bench
 	$(PY) -m benchmarks.telegram_bench --rounds 3
 	$(PY) -m benchmarks.load_bench --users 200 --db both

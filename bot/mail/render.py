@@ -124,6 +124,7 @@ def build_submission_message(
     recipient: str | None = None,
     message_id: str,
     overlaps: list[Overlap] | None = None,
+    overlap_total: int | None = None,
     now: Any = None,
 ) -> EmailMessage:
     """The ARS e-mail (or the respondent's copy): text and HTML bodies, PDF, JSON and CSV."""
@@ -138,6 +139,10 @@ def build_submission_message(
         "is_copy": is_copy,
         # Other responses' names and territories go to the ARS only, never to a respondent.
         "overlaps": [] if is_copy else (overlaps or []),
+        # responses sharing communes beyond those listed (an e-mail lists the most shared)
+        "overlaps_more": 0
+        if is_copy or overlap_total is None
+        else max(overlap_total - len(overlaps or []), 0),
         "skipped_reply_to": skipped,
         "ars_mailbox": settings.ars_mailbox,
         "ars_contact": F.ARS_CONTACT,

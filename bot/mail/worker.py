@@ -25,12 +25,13 @@ from bot.mail.transport import (
     Transport,
     make_transport,
 )
-from bot.staff.overlaps import overlaps_in_index
+from bot.staff.overlaps import Overlap, top_overlaps
 from bot.storage.models import OutboxJob, OutboxStatus, Submission
 from bot.storage.store import Store
 from bot.trust import KIND_VERIFY, build_code_message
 
 log = logging.getLogger(__name__)
+EMAIL_OVERLAPS = 20  # responses listed in an ARS e-mail; the back office lists them all
 
 BASE_DELAY = timedelta(seconds=30)
 MAX_DELAY = timedelta(hours=1)
@@ -158,10 +159,13 @@ class OutboxWorker:
         sub = self.store.submission(job.submission_id)
         if sub is None:
             raise JobError(f"réponse {job.submission_id} introuvable")
-        overlaps = []
+        overlaps: list[Overlap] = []
+        overlap_total = 0
         if job.kind == KIND_ARS:  # earlier responses sharing communes, from the index tables
             with self.store.unit() as session:
-                overlaps = overlaps_in_index(session, sub, earlier_only=True)
+                overlaps, overlap_total = top_overlaps(
+                    session, sub, earlier_only=True, limit=EMAIL_OVERLAPS
+                )
         message = build_submission_message(
             sub,
             self.settings,
@@ -169,6 +173,7 @@ class OutboxWorker:
             recipient=job.recipient,
             message_id=job.message_id,
             overlaps=overlaps,
+            overlap_total=overlap_total,
             now=self.clock(),
         )
         return message, sub

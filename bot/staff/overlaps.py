@@ -133,6 +133,15 @@ def overlaps_in_index(
 ) -> list[Overlap]:
     """The responses sharing communes (or an understood-less place word) with `submission`,
     read from the index tables: only the rows it shares are read, then those responses."""
+    overlaps, _ = top_overlaps(session, submission, earlier_only=earlier_only, limit=None)
+    return overlaps
+
+
+def top_overlaps(
+    session: Session, submission: Submission, earlier_only: bool = True, limit: int | None = 20
+) -> tuple[list[Overlap], int]:
+    """The `limit` responses sharing the most communes (then place words) with `submission`,
+    and how many share any: what an e-mail can list without growing with the database."""
     sid = submission.id
     assert sid is not None
     mine = SubmissionCommune.__table__.alias("mine")  # type: ignore[attr-defined]
@@ -159,11 +168,17 @@ def overlaps_in_index(
     for other_id, word in session.execute(words_stmt):
         words[int(other_id)].append(str(word))
     ids = sorted(set(codes) | set(words))
+    total = len(ids)
     if not ids:
-        return []
+        return [], 0
+    if limit is not None and total > limit:
+        # the most communes in common first, then place words, then the earliest
+        ids = sorted(ids, key=lambda i: (-len(codes.get(i, ())), -len(words.get(i, ())), i))
+        ids = sorted(ids[:limit])
     others = session.execute(select(Submission).where(Submission.id.in_(ids))).scalars()  # type: ignore[union-attr]
     by_id = {o.id: o for o in others}
-    return [_overlap(by_id[i], codes.get(i, ()), words.get(i, ())) for i in ids if i in by_id]
+    found = [_overlap(by_id[i], codes.get(i, ()), words.get(i, ())) for i in ids if i in by_id]
+    return found, total
 
 
 # --------------------------------------------------------------------------- in memory

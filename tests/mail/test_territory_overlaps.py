@@ -104,3 +104,28 @@ def test_reindexing_rebuilds_the_index_of_stored_responses(
     with mail_store.unit() as session:
         [overlap] = overlaps_in_index(session, second)
     assert overlap.reference == first.reference and overlap.communes == ("Josselin",)
+
+
+async def test_an_ars_email_lists_the_most_shared_overlaps_and_counts_the_others(
+    mail_store: Store, mail_settings: Settings, smtp_server: SmtpServer, clock: FakeClock
+) -> None:
+    from bot.mail.worker import EMAIL_OVERLAPS
+
+    mail_settings.submissions_per_day = 100
+    for i in range(EMAIL_OVERLAPS + 3):
+        submit(mail_store, mail_settings, user_id=100 + i, **territory("Lannion"))
+    widest, _ = submit(mail_store, mail_settings, user_id=99, **territory("Lannion, Perros-Guirec"))
+    last, _ = submit(
+        mail_store, mail_settings, user_id=98, **territory("Lannion, Perros-Guirec, Trégastel")
+    )
+    worker = OutboxWorker(mail_store, mail_settings, clock=clock, rng=random.Random(1))
+    for _ in range(10):  # a pass sends a batch: until the last response's e-mail is out
+        await worker.run_once()
+        mails = [r for r in smtp_server.handler.to(ARS) if last.reference in r.message["Subject"]]
+        if mails:
+            break
+    body = mails[0].message.get_body(("plain",)).get_content()
+    listed = [line for line in body.splitlines() if line.startswith("  - AMI-")]
+    assert len(listed) == EMAIL_OVERLAPS
+    assert widest.reference in body  # two communes in common: listed first among equals
+    assert f"… et {EMAIL_OVERLAPS + 4 - EMAIL_OVERLAPS} autre(s) réponse(s)" in body
