@@ -820,7 +820,9 @@ class FormFlow:
         prefilled = data.get("prefilled") or []
         if field_.id in prefilled and sub is None:
             prefilled.remove(field_.id)
-        self._set_flag(answers, path, typed if flagged else None, flagged)
+        self._set_flag(
+            answers, path, typed if flagged else None, flagged, self._flag_label(data, step, sub)
+        )
         data.get("fails", {}).pop(path, None)
         note = ""
         if result.display and typed and result.display != typed.strip():
@@ -828,13 +830,25 @@ class FormFlow:
         return self._with_note(note, self._after_answer(ctx, data))
 
     def _set_flag(
-        self, answers: dict[str, Any], path: str, value: str | None, reason: str | None
+        self,
+        answers: dict[str, Any],
+        path: str,
+        value: str | None,
+        reason: str | None,
+        label: str = "",
     ) -> None:
         flags = [f for f in answers.get("flags", []) if f.get("field") != path]
         if value is not None and reason is not None:
-            flags.append({"field": path, "value": value, "reason": reason})
+            flags.append({"field": path, "label": label or path, "value": value, "reason": reason})
         if flags or "flags" in answers:
             answers["flags"] = flags
+
+    def _flag_label(self, data: dict[str, Any], step: Step, sub: Step | None) -> str:
+        """What people read for a kept-as-typed answer: « Référent 2 — Téléphone »."""
+        if sub is None:
+            return step.label or step.id
+        item = step.text("item_label") or step.label or step.id
+        return f"{item} {data.get('item', 0) + 1} — {sub.label or sub.id}"
 
     def _path(self, data: dict[str, Any], step: Step, sub: Step | None) -> str:
         if sub is None:
@@ -1534,7 +1548,10 @@ class FormFlow:
         flags = answers.get("flags") or []
         if flags:
             lines += ["", self.spec.t("flags_title")]
-            lines += [f"• {f['field']} : « {_short(f['value'], 60)} »" for f in flags]
+            lines += [
+                f"• {f.get('label') or f['field']} : « {_short(f['value'], 60)} » (non vérifié)"
+                for f in flags
+            ]
         lines += [
             "",
             self.spec.t(

@@ -170,7 +170,8 @@ def build_fiche(submission: Submission) -> Fiche:
         calendar_date=cal_detail,
         flags=[
             {
-                "field": _text(f.get("field")),
+                # the field's label (« Référent 2 — Téléphone »), the path for older responses
+                "field": _text(f.get("label") or f.get("field")),
                 "value": _text(f.get("value")),
                 "reason": _text(f.get("reason")),
             }

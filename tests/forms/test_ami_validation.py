@@ -241,8 +241,25 @@ def test_after_three_failures_the_answer_can_be_kept_as_typed_and_is_flagged(cha
     assert referent["phone_display"] == "standard de la MSP"
     [flag] = answers(chat)["flags"]
     assert flag["field"] == "referents[0].phone"
+    assert flag["label"] == "Référent 1 — Téléphone"
     assert flag["value"] == "standard de la MSP"
     assert "lettres" in flag["reason"]
+
+
+def test_an_answer_kept_as_typed_reads_with_its_label_and_non_verifie_in_the_review(chat):
+    to_referent_phone(chat)
+    for typed in ("bureau", "accueil", "standard"):
+        chat.say(typed)
+    chat.press("Garder tel quel")
+    while "Récapitulatif" not in chat.text:
+        if chat.buttons and any(b.label.startswith("Non") for b in chat.buttons):
+            chat.press(next(b.label for b in chat.buttons if b.label.startswith("Non")))
+        elif chat.buttons and any("Passer" in b.label for b in chat.buttons):
+            chat.press(next(b.label for b in chat.buttons if "Passer" in b.label))
+        else:
+            chat.say("Notre contexte est décrit ici." if "Contexte" in chat.text else "fin janvier")
+    assert "Référent 1 — Téléphone : « standard » (non vérifié)" in chat.text
+    assert "referents[0]" not in chat.text
 
 
 def test_a_flag_disappears_when_the_field_is_answered_properly(chat):
