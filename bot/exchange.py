@@ -180,7 +180,9 @@ def parse_slot(day: str, hour: str, minutes: str, place: str, now: datetime) -> 
     try:
         when_day = date.fromisoformat(day)
     except ValueError:
-        raise Refused(f"Date de créneau invalide : « {day} » (format attendu : AAAA-MM-JJ).") from None
+        raise Refused(
+            f"Date de créneau invalide : « {day} » (format attendu : AAAA-MM-JJ)."
+        ) from None
     match = re.fullmatch(r"(\d{1,2})\s*[:h]\s*(\d{2})?", hour)
     if not match or int(match.group(1)) > 23 or int(match.group(2) or 0) > 59:
         raise Refused(f"Heure de créneau invalide : « {hour} » (par exemple 14:30).")
@@ -253,9 +255,7 @@ def _attendees(sub: Submission, meeting: Meeting, settings: Settings) -> list[tu
     people = [("ARS Bretagne", meeting.organizer or settings.ars_mailbox)]
     referents = (sub.answers or {}).get("referents") or []
     if referents and isinstance(referents[0], dict) and referents[0].get("email"):
-        people.append(
-            (str(referents[0].get("name") or "Référent"), str(referents[0]["email"]))
-        )
+        people.append((str(referents[0].get("name") or "Référent"), str(referents[0]["email"])))
     return people
 
 
@@ -418,9 +418,7 @@ def propose(
             rows.append(row)
         session.flush()
         listing = "\n".join(f"{r.position}. {when_label(r)} — {place_label(r)}" for r in rows)
-        buttons = [
-            [(f"{r.position}. {_short_when(r)}", f"ars:slot:{r.id}")] for r in rows
-        ]
+        buttons = [[(f"{r.position}. {_short_when(r)}", f"ars:slot:{r.id}")] for r in rows]
         buttons.append([(texts().proposal_others_button, f"ars:others:{meeting.id}")])
         buttons.append(_reply_button(sub))
         queue(
@@ -462,7 +460,9 @@ def cancel_by_staff(store: Store, settings: Settings, account: StaffAccount, sub
                 now,
                 sub,
                 kind="cancel",
-                text=texts().cancelled_by_ars.format(when=when_label(slot), reference=sub.reference),
+                text=texts().cancelled_by_ars.format(
+                    when=when_label(slot), reference=sub.reference
+                ),
                 author=account.email,
                 buttons=[_reply_button(sub)],
                 attachment=_ics_attachment(ics, "annulation.ics"),
