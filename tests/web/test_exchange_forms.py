@@ -1,0 +1,96 @@
+"""The back office's exchange forms over HTTP: French refusals for bad slots, read-only roles,
+suggested slots after the wished date, and config/exchange.yaml checked at load."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot import exchange
+from bot.storage.models import Submission
+from tests.web.conftest import MANAGER, SECRETARIAT, Server, WebClient
+
+
+def signed_in(server: Server, email: str) -> tuple[WebClient, str]:
+    client = server.client()
+    assert client.login(email).status_code == 303
+    sub = server.subs["lannion"]
+    return client, client.csrf_of(f"/reponses/{sub.id}")
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"date-1": "01/03/2027", "heure-1": "10:00"}, "Date de créneau invalide"),
+        ({"date-1": "2027-03-01", "heure-1": "25:00"}, "Heure de créneau invalide"),
+        ({"date-1": "2020-03-01", "heure-1": "10:00"}, "est déjà passé"),
+        ({"date-1": "2027-03-01", "heure-1": "10:00", "lieu-1": ""}, "Indiquez le lieu"),
+        ({"date-1": "2027-03-01", "heure-1": "10:00", "duree-1": "5"}, "de 15 à 480 minutes"),
+        ({}, "Proposez au moins un créneau"),
+    ],
+)
+def test_bad_slots_are_refused_with_a_french_message_and_nothing_is_sent(
+    server: Server, row: dict[str, str], message: str
+) -> None:
+    client, csrf = signed_in(server, SECRETARIAT)
+    sub = server.subs["lannion"]
+    data = {"csrf_token": csrf, "duree-1": "60", "lieu-1": "MSP de Lannion", **row}
+    page = client.post(f"/reponses/{sub.id}/creneaux", data=data)
+    assert page.status_code == 400
+    assert message in page.text
+    assert exchange.thread_of(server.store, sub.id or 0) == []
+
+
+def test_an_empty_message_is_refused_and_a_manager_may_only_read(server: Server) -> None:
+    client, csrf = signed_in(server, SECRETARIAT)
+    sub = server.subs["lannion"]
+    page = client.post(f"/reponses/{sub.id}/messages", data={"csrf_token": csrf, "text": "  "})
+    assert page.status_code == 400 and "Le message est vide." in page.text
+    manager, csrf = signed_in(server, MANAGER)
+    page = manager.get(f"/reponses/{sub.id}")
+    assert 'id="form-message"' not in page.text and 'id="form-creneaux"' not in page.text
+    page = manager.post(f"/reponses/{sub.id}/messages", data={"csrf_token": csrf, "text": "Hé"})
+    assert page.status_code == 403
+    assert exchange.thread_of(server.store, sub.id or 0) == []
+
+
+def test_a_message_is_queued_with_its_reply_button_and_shown_waiting(server: Server) -> None:
+    client, csrf = signed_in(server, SECRETARIAT)
+    sub = server.subs["lannion"]
+    page = client.post(
+        f"/reponses/{sub.id}/messages", data={"csrf_token": csrf, "text": "Bonjour <b>à vous</b>"}
+    )
+    assert page.status_code == 303 and page.headers["location"].endswith("#echanges")
+    [message] = exchange.thread_of(server.store, sub.id or 0)
+    assert message.state == "pending" and message.author == SECRETARIAT
+    assert message.buttons == [[["↩️ Répondre à l'ARS", f"ars:reply:{sub.id}"]]]  # rows
+    html = client.get(f"/reponses/{sub.id}").text
+    assert "En attente d&#39;envoi" in html and "Bonjour &lt;b&gt;à vous&lt;/b&gt;" in html
+
+
+def test_suggested_slots_are_working_days_after_the_wished_date() -> None:
+    now = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
+    wished = Submission(reference="X", user_id=1, form_id="f", recipient="r", answers={
+        "calendar": {"text": "mi-janvier", "date": "2027-01-16", "label": "le 16 janvier"}
+    })  # fmt: skip
+    days = [d.strftime("%a %d/%m %H:%M") for d in exchange.suggest_slots(wished, now)]
+    assert days == ["Mon 18/01 10:00", "Mon 18/01 14:00", "Tue 19/01 10:00"]
+    vague = Submission(reference="Y", user_id=1, form_id="f", recipient="r", answers={
+        "calendar": {"text": "dès que possible", "date": None, "label": "dès que possible"}
+    })  # fmt: skip
+    first = exchange.suggest_slots(vague, now)[0]
+    assert first.date().isoformat() == "2026-12-01"  # two days from now at least
+
+
+def test_the_texts_file_is_checked_at_load(tmp_path: Path) -> None:
+    exchange.load_texts()  # the shipped file is valid
+    broken = tmp_path / "exchange.yaml"
+    source = exchange.TEXTS_PATH.read_text(encoding="utf-8")
+    broken.write_text(source.replace("reminder:", "rappel:"), encoding="utf-8")
+    with pytest.raises(exchange.TextsError, match="reminder"):
+        exchange.load_texts(broken)
+    broken.write_text(source.replace("  close:", "  fermee:"), encoding="utf-8")
+    with pytest.raises(exchange.TextsError, match="statuts inconnus : fermee"):
+        exchange.load_texts(broken)
