@@ -728,7 +728,8 @@ def run_web(settings: Settings, host: str | None, port: int | None) -> int:
     ensure_migrated(store.engine)
     try:
         config = FU.load_config()
-    except FU.ConfigError as exc:
+        exchange.texts()
+    except (FU.ConfigError, exchange.TextsError) as exc:
         import sys
 
         sys.stderr.write(f"{exc}\n")
