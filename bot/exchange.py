@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 TEXTS_PATH = ROOT / "config" / "exchange.yaml"
 KIND_STAFF = "staff"  # outbox: an e-mail to the agent (a reply, an invitation, a cancellation)
+KIND_RESPONDENT = "respondent"  # outbox: a message e-mailed to the respondent's proven address
 MAX_TEXT = 4000
 MAX_SLOTS = 5
 LEASE = timedelta(minutes=2)
@@ -353,13 +354,42 @@ def build_staff_message(job: OutboxJob, settings: Settings) -> EmailMessage:
 
 
 # --- the back office's side ------------------------------------------------------------------------
-def send_message(store: Store, account: StaffAccount, sub: Submission, text: str) -> None:
+def verified_referent(session: Session, sub: Submission) -> str | None:
+    """The response's first referent address, if its respondent proved they hold it (the code
+    of bot/trust.py): the only address a message may also be e-mailed to."""
+    from bot.mail.outbox import first_referent_address
+    from bot.trust import is_verified
+
+    address = first_referent_address(sub.answers or {})
+    if address and is_verified(session, sub.user_id, address):
+        return address
+    return None
+
+
+def send_message(
+    store: Store,
+    settings: Settings,
+    account: StaffAccount,
+    sub: Submission,
+    text: str,
+    *,
+    by_email: bool = False,
+) -> None:
+    """A message to the respondent in Telegram, and by e-mail to their proven address if asked."""
+    from bot.mail.outbox import unique_message_id
+
     text = text.strip()
     if not text:
         raise Refused("Le message est vide.")
     if len(text) > MAX_TEXT:
         raise Refused("Le message dépasse 4 000 caractères : raccourcissez-le, s'il vous plaît.")
     with store.unit() as session:
+        address = verified_referent(session, sub) if by_email else None
+        if by_email and address is None:
+            raise Refused(
+                "Le répondant n'a pas d'adresse vérifiée : le message ne peut partir que dans "
+                "Telegram."
+            )
         queue(
             session,
             store.clock(),
@@ -369,6 +399,20 @@ def send_message(store: Store, account: StaffAccount, sub: Submission, text: str
             author=account.email,
             buttons=[_reply_button(sub)],
         )
+        if address is not None:
+            store.add_outbox_job(
+                session,
+                kind=KIND_RESPONDENT,
+                recipient=address,
+                message_id=unique_message_id(sub.reference, KIND_RESPONDENT, settings),
+                submission_id=sub.id,
+                payload={
+                    "subject": f"Message de l'ARS Bretagne — votre réponse {sub.reference}",
+                    "body": texts().message.format(reference=sub.reference, text=text)
+                    + "\n\nPour répondre, utilisez le bouton « Répondre à l'ARS » dans la "
+                    "conversation Telegram avec le bot AMI CPTS.",
+                },
+            )
         _event(session, store, sub, account.email, account.id, "message", text[:200])
 
 

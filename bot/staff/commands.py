@@ -52,6 +52,7 @@ KIND_LABELS = {
     "verify": "code de vérification",
     "alert": "alerte d'échec",
     "staff": "e-mail à l'agent (échanges)",
+    "respondent": "message au référent (adresse vérifiée)",
 }
 HELP = """Commandes réservées à l'équipe de l'ARS Bretagne :
 /reponses — les dernières réponses à l'AMI

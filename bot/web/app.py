@@ -443,6 +443,7 @@ def response_page(request: Request) -> Response:
         messages=[("success", flash)] if flash else [],
         french_date=F.french_date,
         thread=exchange.thread_of(web.store, sub.id or 0),
+        referent_address=_verified_referent(web, sub),
         state_labels=exchange.STATE_LABELS,
         meetings=exchange.meetings_of(web.store, sub.id or 0),
         meeting_labels=exchange.MEETING_LABELS,
@@ -453,6 +454,11 @@ def response_page(request: Request) -> Response:
         meeting_minutes=web.settings.meeting_minutes,
         paris=F.PARIS,
     )
+
+
+def _verified_referent(web: Web, sub: Submission) -> str | None:
+    with web.store.unit() as session:
+        return exchange.verified_referent(session, sub)
 
 
 def response_pdf(request: Request) -> Response:
@@ -545,7 +551,14 @@ async def response_message(request: Request) -> Response:
 def _response_message(request: Request, form: FormData) -> Response:
     web, account, sub = _editable(request)
     try:
-        exchange.send_message(web.store, account, sub, str(form.get("text") or ""))
+        exchange.send_message(
+            web.store,
+            web.settings,
+            account,
+            sub,
+            str(form.get("text") or ""),
+            by_email=form.get("par_email") == "oui",
+        )
     except exchange.Refused as exc:
         raise HTTPException(400, str(exc)) from exc
     web.store.audit(f"web:{account.email}"[:64], "web.message", sub.reference)

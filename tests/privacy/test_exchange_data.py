@@ -50,7 +50,7 @@ def exchanged(app: Any, user_id: int) -> tuple[Submission, Chat]:
     sync(store, load_config())
     with store.unit() as session:
         account = session.exec(select(StaffAccount).where(StaffAccount.email == SECRETARIAT)).one()
-    exchange.send_message(store, account, sub, "Bonjour, quand êtes-vous disponibles ?")
+    exchange.send_message(store, settings, account, sub, "Bonjour, quand êtes-vous disponibles ?")
     start = (store.clock() + timedelta(days=10)).astimezone(exchange.F.PARIS)
     exchange.propose(store, settings, account, sub, [exchange.SlotInput(start, 60, "MSP")])
     chat = Chat(app, user_id=user_id)

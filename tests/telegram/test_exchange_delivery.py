@@ -57,7 +57,7 @@ async def test_a_message_to_a_user_who_blocked_the_bot_is_shown_undelivered_in_t
     await user.block()
 
     exchange.send_message(
-        store, secretariat(store), sub, "Pouvons-nous échanger la semaine prochaine ?"
+        store, settings, secretariat(store), sub, "Pouvons-nous échanger la semaine prochaine ?"
     )
     [(state, error)] = await settled(store, 1)
     assert state == MessageState.UNDELIVERED
@@ -75,7 +75,7 @@ async def test_a_message_to_a_user_who_blocked_the_bot_is_shown_undelivered_in_t
 
     # unblocked, the next message goes through; the undelivered one stays as it was
     await user.unblock()
-    exchange.send_message(store, secretariat(store), sub, "Nouvel essai.")
+    exchange.send_message(store, settings, secretariat(store), sub, "Nouvel essai.")
     found = await settled(store, 2)
     assert [s for s, _ in found] == [MessageState.UNDELIVERED, MessageState.DELIVERED]
     [message] = await user.wait_for_messages(1, timeout=10)

@@ -94,3 +94,36 @@ def test_the_texts_file_is_checked_at_load(tmp_path: Path) -> None:
     broken.write_text(source.replace("  close:", "  fermee:"), encoding="utf-8")
     with pytest.raises(exchange.TextsError, match="statuts inconnus : fermee"):
         exchange.load_texts(broken)
+
+
+def test_a_message_may_also_be_emailed_only_to_an_address_the_respondent_proved(
+    server: Server,
+) -> None:
+    from sqlmodel import select
+
+    from bot.storage.models import OutboxJob
+
+    client, csrf = signed_in(server, SECRETARIAT)
+    lannion, brest = server.subs["lannion"], server.subs["brest"]
+    page = client.get(f"/reponses/{lannion.id}").text
+    assert "Envoyer aussi par e-mail à paul.lecam@example.org" in page
+    sent = client.post(
+        f"/reponses/{lannion.id}/messages",
+        data={"csrf_token": csrf, "text": "Voici le compte rendu.", "par_email": "oui"},
+    )
+    assert sent.status_code == 303
+    with server.store.unit() as session:
+        [job] = session.exec(select(OutboxJob).where(OutboxJob.kind == "respondent")).all()
+    assert job.recipient == "paul.lecam@example.org" and job.submission_id == lannion.id
+    mail = exchange.build_staff_message(job, server.settings)
+    assert mail["Subject"] == f"Message de l'ARS Bretagne — votre réponse {lannion.reference}"
+    assert "Voici le compte rendu." in mail.get_content()
+
+    # the Brest respondent proved no address: no checkbox, and a forged field is refused
+    assert "Envoyer aussi par e-mail" not in client.get(f"/reponses/{brest.id}").text
+    refused = client.post(
+        f"/reponses/{brest.id}/messages",
+        data={"csrf_token": csrf, "text": "Bonjour.", "par_email": "oui"},
+    )
+    assert refused.status_code == 400 and "pas d&#39;adresse vérifiée" in refused.text
+    assert exchange.thread_of(server.store, brest.id or 0) == []
