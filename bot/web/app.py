@@ -427,6 +427,7 @@ def response_page(request: Request) -> Response:
         row=row,
         fiche=fiche,
         sections=sections(sub),
+        consenting=_consenting(web, [o.submission_id for o in overlaps]),
         overlaps=[
             (o, FU.can_see(account, visible_overlaps[o.submission_id]))
             for o in overlaps
@@ -454,6 +455,15 @@ def response_page(request: Request) -> Response:
         meeting_minutes=web.settings.meeting_minutes,
         paris=F.PARIS,
     )
+
+
+def _consenting(web: Web, ids: list[int]) -> set[int]:
+    """Which of these responses agreed to be put in touch with their neighbours."""
+    if not ids:
+        return set()
+    with web.store.unit() as session:
+        subs = session.exec(select(Submission).where(col(Submission.id).in_(ids)))
+        return {s.id for s in subs if s.id is not None and (s.answers or {}).get("consent_contact")}
 
 
 def _verified_referent(web: Web, sub: Submission) -> str | None:

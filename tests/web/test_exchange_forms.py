@@ -127,3 +127,18 @@ def test_a_message_may_also_be_emailed_only_to_an_address_the_respondent_proved(
     )
     assert refused.status_code == 400 and "pas d&#39;adresse vérifiée" in refused.text
     assert exchange.thread_of(server.store, brest.id or 0) == []
+
+
+def test_overlapping_responses_show_whether_they_agreed_to_be_put_in_touch(
+    server: Server,
+) -> None:
+    from tests.mail.factories import submit
+
+    neighbour, _ = submit(server.store, server.settings, user_id=303, consent_contact=True)
+    client, _csrf = signed_in(server, SECRETARIAT)
+    lannion = server.subs["lannion"]
+    page = client.get(f"/reponses/{lannion.id}").text
+    assert "non acceptée par ce répondant (ou réponse antérieure à la question)" in page
+    assert neighbour.reference in page and "accepte la mise en relation" in page
+    page = client.get(f"/reponses/{neighbour.id}").text
+    assert "<strong>acceptée</strong> par ce répondant" in page
