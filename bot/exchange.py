@@ -430,6 +430,14 @@ def propose(
         raise Refused("Cinq créneaux au plus.")
     now = store.clock()
     with store.unit() as session:
+        planned = session.exec(
+            select(Meeting.id).where(Meeting.submission_id == sub.id, Meeting.status == "scheduled")
+        ).first()
+        if planned is not None:
+            raise Refused(
+                "Un temps d'échange est déjà planifié pour cette réponse : annulez-le d'abord "
+                "(le répondant en est prévenu), puis proposez de nouveaux créneaux."
+            )
         for old in session.exec(
             select(Meeting).where(
                 Meeting.submission_id == sub.id,

@@ -102,6 +102,11 @@ def test_buttons_of_another_respondents_message_do_nothing(app) -> None:  # type
     assert "n'est plus d'actualité" in intruder.send(Kind.CHOICE, f"ars:reply:{sub.id}")
     [meeting] = rows(app, Meeting)
     assert meeting.status == "scheduled"
+    # new slots while one is planned: refused, cancel it first
+    account = rows(app, StaffAccount)[0]
+    later = exchange.SlotInput(app.store.clock() + timedelta(days=20), 60, "MSP")
+    with pytest.raises(exchange.Refused, match="annulez-le d'abord"):
+        exchange.propose(app.store, app.settings, account, sub, [later])
     # the respondent cancels: the agent is e-mailed a CANCEL invitation
     owner = Chat(app, user_id=44)
     assert "est annulé" in owner.send(Kind.CHOICE, f"ars:cancel:{meeting.id}")
