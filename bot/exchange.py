@@ -77,6 +77,7 @@ class ExchangeTexts(BaseModel):
     cancel_button: str
     cancelled_by_you: str
     cancelled_by_ars: str
+    proposal_withdrawn: str
     reminder: str
     stale: str
 
@@ -526,6 +527,16 @@ def cancel_by_staff(store: Store, settings: Settings, account: StaffAccount, sub
                 f"{account.email}.",
                 ics, cancel=True,
             )  # fmt: skip
+        else:  # slots offered, none chosen: the respondent's buttons go stale, say so
+            queue(
+                session,
+                now,
+                sub,
+                kind="cancel",
+                text=texts().proposal_withdrawn.format(reference=sub.reference),
+                author=account.email,
+                buttons=[_reply_button(sub)],
+            )
         _event(session, store, sub, account.email, account.id, "meeting", "annulé")
 
 

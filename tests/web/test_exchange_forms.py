@@ -142,3 +142,51 @@ def test_overlapping_responses_show_whether_they_agreed_to_be_put_in_touch(
     assert neighbour.reference in page and "accepte la mise en relation" in page
     page = client.get(f"/reponses/{neighbour.id}").text
     assert "<strong>acceptée</strong> par ce répondant" in page
+
+
+def test_staff_cancel_a_proposal_then_a_planned_meeting_and_the_respondent_is_told(
+    server: Server,
+) -> None:
+    from icalendar import Calendar
+    from sqlmodel import select
+
+    from bot.storage.models import MeetingSlot, OutboxJob
+
+    client, csrf = signed_in(server, SECRETARIAT)
+    sub = server.subs["lannion"]
+    row = {"date-1": "2027-03-01", "heure-1": "9h30", "duree-1": "90", "lieu-1": "MSP"}
+    assert client.post(f"/reponses/{sub.id}/creneaux", data={"csrf_token": csrf, **row}).is_redirect
+    [(meeting, [slot])] = exchange.meetings_of(server.store, sub.id or 0)
+    assert (slot.ends_at - slot.starts_at).seconds == 90 * 60
+    assert client.post(
+        f"/reponses/{sub.id}/rendez-vous/{meeting.id}/annuler", data={"csrf_token": csrf}
+    ).is_redirect
+    thread = exchange.thread_of(server.store, sub.id or 0)
+    assert [m.kind for m in thread] == ["proposal", "cancel"]
+    assert "a retiré les créneaux" in thread[-1].text
+
+    # a new proposal, chosen in Telegram, then cancelled by staff: a CANCEL invitation
+    assert client.post(f"/reponses/{sub.id}/creneaux", data={"csrf_token": csrf, **row}).is_redirect
+    with server.store.unit() as session:
+        newest = session.exec(select(MeetingSlot).order_by(MeetingSlot.id.desc())).first()  # type: ignore[union-attr]
+        assert newest is not None
+        exchange.handle_choice(
+            session, server.store, server.settings, sub.user_id, {}, f"slot:{newest.id}"
+        )
+    meeting = exchange.meetings_of(server.store, sub.id or 0)[0][0]
+    assert meeting.status == "scheduled"
+    page = client.get(f"/reponses/{sub.id}").text
+    assert "(choisi)" in page and "Un temps d" not in page
+    assert client.post(
+        f"/reponses/{sub.id}/rendez-vous/{meeting.id}/annuler", data={"csrf_token": csrf}
+    ).is_redirect
+    cancel = exchange.thread_of(server.store, sub.id or 0)[-1]
+    assert "a annulé le temps d'échange du lundi 1 mars 2027, 09 h 30 – 11 h 00" in cancel.text
+    assert cancel.attachment is not None
+    calendar = Calendar.from_ical(cancel.attachment["content"])
+    assert str(calendar["method"]) == "CANCEL"
+    [event] = calendar.walk("VEVENT")
+    assert int(event["sequence"]) == 2 and str(event["status"]) == "CANCELLED"
+    with server.store.unit() as session:
+        jobs = session.exec(select(OutboxJob).where(OutboxJob.kind == "staff")).all()
+    assert [j.payload.get("method") for j in jobs] == ["REQUEST", "CANCEL"]
