@@ -139,6 +139,7 @@ class DialogueEngine:
         if incoming.kind == Kind.TEXT and data.get(REPLY_KEY):
             return self._reply_to_ars(ctx, clean_text(incoming.text))
         if incoming.kind == Kind.CHOICE:
+            data.pop(REPLY_KEY, None)  # another button: the reply to the ARS is abandoned
             return self._choice(ctx, incoming.text)
         if incoming.kind == Kind.UNSUPPORTED:
             what = self.texts.get(f"unsupported_kinds.{incoming.text}") or self.texts(

@@ -116,3 +116,19 @@ def test_buttons_of_another_respondents_message_do_nothing(app) -> None:  # type
         j for j in rows(app, OutboxJob) if j.kind == "staff" and "annulé" in j.payload["subject"]
     ]
     assert cancel and cancel[0].payload["method"] == "CANCEL"
+
+
+def test_a_reply_to_the_ars_is_abandoned_by_another_button_or_a_command(app) -> None:  # type: ignore[no-untyped-def]
+    sub, chat = exchanged(app, 46)
+    before = len(rows(app, RespondentMessage))
+    chat.send(Kind.CHOICE, f"ars:reply:{sub.id}")
+    chat.send(Kind.CHOICE, "menu:question")
+    chat.say("Qu'est-ce qu'une CPTS ?")  # a question for the bot, not for the ARS
+    chat.send(Kind.CHOICE, f"ars:reply:{sub.id}")
+    chat.say("/aide")
+    chat.say("Merci")
+    assert len(rows(app, RespondentMessage)) == before
+    chat.send(Kind.CHOICE, f"ars:reply:{sub.id}")
+    assert "Votre message est vide" in chat.say("   ")
+    assert "bien été transmis" in chat.say("Finalement, oui.")
+    assert len(rows(app, RespondentMessage)) == before + 1
