@@ -69,6 +69,9 @@ def build_app(
         from bot.storage.migrations import ensure_migrated
 
         ensure_migrated(store.engine)
+    from bot import exchange
+
+    exchange.texts()  # config/exchange.yaml, checked now rather than at the first message
     qa = qa or QAService.load()
     engine = DialogueEngine(
         store=store, qa=qa, settings=settings, clock=clock, texts=menu_texts(dialogues_dir)

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     dpo_contact: str = ""  # the ARS's data protection officer (address shown in the notice)
     submission_retention_days: int = 365  # submitted responses, their e-mails and files
 
+    # Talking with respondents (bot/exchange.py): the « temps d'échange »
+    meeting_minutes: int = 60  # a proposed slot's default length
+    meeting_reminder_hours: int = 24  # the respondent's reminder, this long before the slot
+
     log_level: str = "INFO"
 
     @field_validator("webhook_trusted_proxies", mode="before")

@@ -23,8 +23,11 @@ from bot.storage.models import (
     Conversation,
     Followup,
     FollowupEvent,
+    Meeting,
+    MeetingSlot,
     OutboxJob,
     OutboxStatus,
+    RespondentMessage,
     Submission,
     SubmissionCommune,
     SubmissionPlaceWord,
@@ -171,10 +174,25 @@ class Erasure:
 def delete_submission(session: Session, sub: Submission) -> None:
     """Delete a response with every row that refers to it: its e-mail jobs, its territory
     index (communes, words) and the back office's follow-up and history."""
+    _delete_exchanges(session, [sub.id or 0])
     for model in (OutboxJob, SubmissionCommune, SubmissionPlaceWord, FollowupEvent, Followup):
         session.exec(delete(model).where(col(model.submission_id) == sub.id))  # type: ignore[attr-defined]
     session.flush()
     session.delete(sub)
+
+
+def _delete_exchanges(session: Session, submission_ids: list[int]) -> None:
+    """The messages and « temps d'échange » (with their slots) of these responses."""
+    meeting_ids = list(
+        session.exec(select(Meeting.id).where(col(Meeting.submission_id).in_(submission_ids)))
+    )
+    if meeting_ids:
+        session.exec(delete(MeetingSlot).where(col(MeetingSlot.meeting_id).in_(meeting_ids)))  # type: ignore[call-overload]
+        session.exec(delete(Meeting).where(col(Meeting.id).in_(meeting_ids)))  # type: ignore[call-overload]
+    session.exec(
+        delete(RespondentMessage).where(col(RespondentMessage.submission_id).in_(submission_ids))  # type: ignore[call-overload]
+    )
+    session.flush()
 
 
 def erase_user(session: Session, settings: Settings, user_id: int) -> Erasure:
@@ -187,7 +205,11 @@ def erase_user(session: Session, settings: Settings, user_id: int) -> Erasure:
     """
     kept: list[str] = []
     erased: list[str] = []
-    for sub in session.exec(select(Submission).where(Submission.user_id == user_id)):
+    subs = list(session.exec(select(Submission).where(Submission.user_id == user_id)))
+    # the conversation with the ARS held here goes with the rest, even for a response the ARS
+    # keeps: the bot will not write to this person again (the agents have had the e-mails)
+    _delete_exchanges(session, [s.id for s in subs if s.id is not None])
+    for sub in subs:
         jobs = list(session.exec(select(OutboxJob).where(OutboxJob.submission_id == sub.id)))
         if any(j.kind == "ars" and j.status == OutboxStatus.SENT for j in jobs):
             kept.append(sub.reference)
@@ -313,6 +335,58 @@ def my_data(
     lines += ["", "== Messages que le bot vous a envoyés de lui-même =="]
     lines += [f"• {_when(n.created_at)} : {n.text}" for n in notices] or ["Aucun."]
     data["notices"] = [{"created_at": n.created_at.isoformat(), "text": n.text} for n in notices]
+    lines += ["", "== Échanges avec l'ARS Bretagne (messages, temps d'échange) =="]
+    sub_refs = {s.id: s.reference for s in subs}
+    exchanged = list(
+        session.exec(
+            select(RespondentMessage)
+            .where(col(RespondentMessage.submission_id).in_(list(sub_refs)))
+            .order_by(col(RespondentMessage.id))
+        )
+    )
+    for m in exchanged:
+        who = "ARS → vous" if m.direction == "out" else "vous → ARS"
+        lines.append(
+            f"• {_when(m.created_at)} ({sub_refs.get(m.submission_id, '')}, {who}) : {m.text}"
+        )
+    meetings = list(
+        session.exec(select(Meeting).where(col(Meeting.submission_id).in_(list(sub_refs))))
+    )
+    for meeting in meetings:
+        slot = session.get(MeetingSlot, meeting.chosen_slot_id) if meeting.chosen_slot_id else None
+        when = f", {_when(slot.starts_at)} — {slot.place}" if slot is not None else ""
+        lines.append(
+            f"• Temps d'échange ({sub_refs.get(meeting.submission_id, '')}) : {meeting.status}{when}"
+        )
+    if not exchanged and not meetings:
+        lines.append("Aucun.")
+    data["exchanges"] = [
+        {
+            "reference": sub_refs.get(m.submission_id),
+            "direction": m.direction,
+            "kind": m.kind,
+            "text": m.text,
+            "state": m.state,
+            "created_at": m.created_at.isoformat(),
+        }
+        for m in exchanged
+    ]
+    data["meetings"] = [
+        {
+            "reference": sub_refs.get(m.submission_id),
+            "status": m.status,
+            "slot": (
+                {
+                    "starts_at": slot.starts_at.isoformat(),
+                    "ends_at": slot.ends_at.isoformat(),
+                    "place": slot.place,
+                }
+                if (slot := session.get(MeetingSlot, m.chosen_slot_id or 0)) is not None
+                else None
+            ),
+        }
+        for m in meetings
+    ]
     lines += [
         "",
         "== Conservation et contacts ==",

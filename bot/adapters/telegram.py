@@ -50,7 +50,7 @@ from bot.adapters.telegram_render import (
     split_text,
     to_incoming,
 )
-from bot.engine.messages import Incoming, Kind, Reply
+from bot.engine.messages import Button, Document, Incoming, Kind, Reply
 from bot.privacy import apply_retention
 
 if TYPE_CHECKING:
@@ -207,6 +207,10 @@ class TelegramFrontend:
                 await self.deliver_notices(application)
             except Exception:
                 log.exception("notice delivery failed")
+            try:
+                await self.deliver_messages(application)
+            except Exception:
+                log.exception("delivery of messages from the ARS failed")
             self.gate.sweep()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.notices_every)
@@ -244,6 +248,58 @@ class TelegramFrontend:
                     await loop.run_in_executor(self.executor, store.release_notice, notice.id)
                 except TelegramError as exc:
                     log.warning("notice %s not delivered: %s", notice.id, exc)
+        return sent
+
+    async def deliver_messages(self, application: Application) -> int:  # type: ignore[type-arg]
+        """One pass over the back office's messages to respondents (bot/exchange.py): the
+        reminders now due are queued, then each pending message is claimed (safe across
+        instances), sent, and its delivery recorded: a refusal (the user blocked the bot) is
+        stored as undelivered with Telegram's reason, shown in the back office."""
+        from bot import exchange
+        from bot.storage.models import MessageState
+
+        loop = asyncio.get_running_loop()
+        store = self.app.store
+        await loop.run_in_executor(self.executor, exchange.queue_due_reminders, store)
+        messages = await loop.run_in_executor(self.executor, exchange.claim_messages, store)
+        sent = 0
+        for message in messages:
+            assert message.id is not None
+            reply = Reply(
+                message.text,
+                [[Button(label, data) for label, data in row] for row in message.buttons],
+            )
+            attachment = message.attachment or {}
+            replies = [reply]
+            if attachment.get("content"):
+                replies.append(
+                    Reply(
+                        "",
+                        document=Document(
+                            filename=str(attachment.get("filename", "piece-jointe")),
+                            content=str(attachment["content"]).encode("utf-8"),
+                            mime_type=str(attachment.get("mime", "application/octet-stream")),
+                        ),
+                    )
+                )
+            state, error = MessageState.DELIVERED, None
+            async with self.gate.lock(message.user_id):
+                try:
+                    await self.send_replies(application, message.user_id, replies)
+                    sent += 1
+                except Forbidden as exc:
+                    self.blocked.add(message.user_id)
+                    state, error = MessageState.UNDELIVERED, str(exc)
+                    log.info("message %s not delivered: %s", message.id, exc)
+                except (NetworkError, RetryAfter) as exc:  # passing trouble: try again later
+                    state, error = MessageState.PENDING, str(exc)
+                    log.warning("message %s not delivered, will retry: %s", message.id, exc)
+                except TelegramError as exc:
+                    state, error = MessageState.UNDELIVERED, str(exc)
+                    log.warning("message %s not delivered: %s", message.id, exc)
+            await loop.run_in_executor(
+                self.executor, exchange.finish_message, store, message.id, state, error
+            )
         return sent
 
     # ------------------------------------------------------------------ updates

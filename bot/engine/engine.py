@@ -33,6 +33,7 @@ SEEN_UPDATES = 50  # update ids remembered per conversation to apply each update
 StaffCommand = Callable[[TurnContext, str], list[Reply]]
 AMI_FLOW = "ami_bretagne"
 ORIENTATION_FLOW = "orientation"
+REPLY_KEY = "_ars_reply"  # the response whose ARS message the next text answers (exchange.py)
 QA_CONTEXT_KEY = "_qa"  # what the last question was about (follow-ups), in the conversation
 
 
@@ -133,8 +134,12 @@ class DialogueEngine:
                 return self._confirmed(ctx, pending, answer)
             data.pop("_pending", None)
         if incoming.kind == Kind.COMMAND:
+            data.pop(REPLY_KEY, None)  # a command ends a reply to the ARS not yet written
             return self._command(ctx, incoming.text, clean_text(incoming.arg))
+        if incoming.kind == Kind.TEXT and data.get(REPLY_KEY):
+            return self._reply_to_ars(ctx, clean_text(incoming.text))
         if incoming.kind == Kind.CHOICE:
+            data.pop(REPLY_KEY, None)  # another button: the reply to the ARS is abandoned
             return self._choice(ctx, incoming.text)
         if incoming.kind == Kind.UNSUPPORTED:
             what = self.texts.get(f"unsupported_kinds.{incoming.text}") or self.texts(
@@ -204,10 +209,30 @@ class DialogueEngine:
             return self.render_answer(ctx, answer)
         if head == "engine":
             return [Reply(self.texts("stale_button")), *self._where_we_are(ctx)]
+        if head == "ars":  # a button of a message from the ARS (bot/exchange.py)
+            from bot import exchange
+
+            replies = exchange.handle_choice(
+                ctx.turn.session, ctx.store, self.settings, ctx.user_id, ctx.conversation.data, rest
+            )
+            return [*replies, *self._where_we_are(ctx, with_menu=False)]
         flow = self.active_flow(ctx)
         if flow is not None and head == flow.name:
             return flow.handle(ctx, Incoming(ctx.user_id, Kind.CHOICE, payload))
         return [Reply(self.texts("stale_button")), *self._where_we_are(ctx)]
+
+    def _reply_to_ars(self, ctx: TurnContext, text: str) -> list[Reply]:
+        """The text typed after « Répondre à l'ARS »: joins the response's thread."""
+        from bot import exchange
+
+        data = ctx.conversation.data
+        replies, done = exchange.record_reply(
+            ctx.turn.session, ctx.store, self.settings, ctx.user_id, int(data[REPLY_KEY]), text
+        )
+        if done:
+            data.pop(REPLY_KEY, None)
+            replies += self._where_we_are(ctx, with_menu=False)
+        return replies
 
     def _menu_choice(self, ctx: TurnContext, action: str) -> list[Reply]:
         if action == "question":

@@ -1073,6 +1073,10 @@ class FormFlow:
         answers = data["answers"]
         if action == "copy":
             return self._toggle_copy(ctx, data)
+        if action == "contact":  # consent to a joint « temps d'échange » with neighbours
+            answers["consent_contact"] = not answers.get("consent_contact", False)
+            key = "contact_on" if answers["consent_contact"] else "contact_off"
+            return [Reply(self.spec.t(key)), self._review_actions(ctx, data)]
         if action == "send":
             return self._submit(ctx, data)
         kind, _, rest = action.partition(".")
@@ -1166,6 +1170,8 @@ class FormFlow:
                     out[f"{step.id}_understood"] = answers[f"{step.id}_understood"]
         out["flags"] = list(answers.get("flags") or [])
         out["copy_to_referent"] = bool(answers.get("copy_to_referent", False))
+        # absent from responses stored before the question existed: no consent
+        out["consent_contact"] = bool(answers.get("consent_contact", False))
         out["form_title"] = self.spec.form_title
         out["telegram_user_id"] = ctx.user_id
         out["submitted_at"] = ctx.now.isoformat()
@@ -1573,6 +1579,9 @@ class FormFlow:
         buttons = [[Button(self.spec.t("send"), p("send"))]]
         box = "☑" if answers.get("copy_to_referent") else "☐"
         buttons.append([Button(self.spec.t("copy", box=box), p("copy"))])
+        if "contact" in self.spec.texts:
+            box = "☑" if answers.get("consent_contact") else "☐"
+            buttons.append([Button(self.spec.t("contact", box=box), p("contact"))])
         for step in self.spec.steps:
             if step.kind == "group":
                 label = step.text("item_label")

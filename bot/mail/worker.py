@@ -13,6 +13,7 @@ from email.message import EmailMessage
 from email.utils import formatdate
 
 from bot.config import Settings
+from bot.exchange import KIND_RESPONDENT, KIND_STAFF, build_staff_message
 from bot.mail import fiche as F
 from bot.mail.digest import build_digest_message, schedule_digest
 from bot.mail.outbox import KIND_ALERT, KIND_ARS, KIND_COPY, KIND_DIGEST, unique_message_id
@@ -154,6 +155,8 @@ class OutboxWorker:
             return build_code_message(job, self.settings), None
         if job.kind == KIND_ALERT:
             return build_alert_message(job, self.settings), None
+        if job.kind in (KIND_STAFF, KIND_RESPONDENT):
+            return build_staff_message(job, self.settings), None
         if job.submission_id is None:
             raise JobError(f"tâche {job.id} sans réponse associée")
         sub = self.store.submission(job.submission_id)

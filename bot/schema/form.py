@@ -213,6 +213,11 @@ class FormTexts(Strict):
         None, description="sans serveur de messagerie ; emplacements : {reference}, {recipient}"
     )
     copy_on: str | None = Field(None, description="emplacements : {address}")
+    contact: str | None = Field(
+        None, description="accord pour être mis en relation ; emplacements : {box}"
+    )
+    contact_on: str | None = None
+    contact_off: str | None = None
     copy_off: str | None = None
     copy_no_address: str | None = None
     copy_code_sent: str | None = Field(None, description="emplacements : {address}, {minutes}")
@@ -245,6 +250,7 @@ TEXT_PLACEHOLDERS: dict[str, set[str]] = {
     "submitted": {"reference", "recipient"},
     "submitted_no_mail": {"reference", "recipient"},
     "copy_on": {"address"},
+    "contact": {"box"},
     "copy_code_sent": {"address", "minutes"},
     "copy_code_wrong": {"left"},
     "copy_verified": {"address"},

@@ -51,6 +51,8 @@ KIND_LABELS = {
     "digest": "récapitulatif",
     "verify": "code de vérification",
     "alert": "alerte d'échec",
+    "staff": "e-mail à l'agent (échanges)",
+    "respondent": "message au référent (adresse vérifiée)",
 }
 HELP = """Commandes réservées à l'équipe de l'ARS Bretagne :
 /reponses — les dernières réponses à l'AMI

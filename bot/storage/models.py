@@ -279,3 +279,79 @@ class FollowupEvent(SQLModel, table=True):
     kind: str = Field(max_length=32)  # "status", "delegation", "agent", "labels", "note", "resend"
     old_value: str = Field(default="", sa_column=Column(Text, nullable=False))
     new_value: str = Field(default="", sa_column=Column(Text, nullable=False))
+
+
+# --- talking with respondents (issue 15): messages, the « temps d'échange » ----------------------
+
+
+class MessageState(StrEnum):
+    PENDING = "pending"  # waiting for a running bot to send it
+    SENDING = "sending"  # claimed by an instance (lease in `locked_until`)
+    DELIVERED = "delivered"  # Telegram accepted it (or, inbound, it was received)
+    UNDELIVERED = "undelivered"  # Telegram refused it for good (the user blocked the bot…)
+
+
+class RespondentMessage(SQLModel, table=True):
+    """One message of a response's thread with its respondent, either way, with its delivery.
+
+    Outbound rows (`direction` "out") are written by the back office and sent by whichever bot
+    instance runs; inbound rows ("in") are the respondent's answers, received in a turn.
+    """
+
+    __tablename__ = "respondent_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    submission_id: int = Field(foreign_key="submission.id", index=True)
+    user_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    direction: str = Field(max_length=3)  # "out" or "in"
+    kind: str = Field(max_length=16)  # "message", "status", "proposal", "invitation"…
+    author: str = Field(default="", max_length=320)  # staff e-mail (out), "" (in)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    # inline buttons, rows of [label, payload]; an attachment {filename, mime, content (text)}
+    buttons: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    attachment: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    state: str = Field(default=MessageState.PENDING, max_length=16, index=True)
+    attempts: int = Field(default=0)
+    locked_until: datetime | None = _ts(nullable=True)
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+    delivered_at: datetime | None = _ts(nullable=True)
+
+
+class Meeting(SQLModel, table=True):
+    """A « temps d'échange » proposed to a respondent: slots offered, one chosen, a reminder."""
+
+    __tablename__ = "meeting"
+
+    id: int | None = Field(default=None, primary_key=True)
+    submission_id: int = Field(foreign_key="submission.id", index=True)
+    user_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    # "proposed", "scheduled", "others_asked" (the respondent wants other slots), "cancelled"
+    status: str = Field(default="proposed", max_length=16, index=True)
+    chosen_slot_id: int | None = Field(default=None)
+    created_by: str = Field(default="", max_length=320)
+    organizer: str = Field(default="", max_length=320)  # the agent's e-mail (invitations)
+    sequence: int = Field(default=0)  # iCalendar SEQUENCE, bumped on every change
+    remind_at: datetime | None = _ts(nullable=True, index=True)
+    reminder_sent_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+
+
+class MeetingSlot(SQLModel, table=True):
+    """One slot offered for a meeting: when, and where (a place or a video link)."""
+
+    __tablename__ = "meeting_slot"
+
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meeting.id", index=True)
+    position: int = Field(default=1)  # 1…5, the order shown
+    starts_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    ends_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    place: str = Field(default="", max_length=500)  # an address, or a https:// video link

@@ -32,6 +32,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from bot import exchange
 from bot.config import Settings
 from bot.mail import fiche as F
 from bot.mail.pdf import render_fiche_pdf
@@ -56,6 +57,8 @@ EVENT_LABELS = {
     "labels": "Étiquettes",
     "note": "Note",
     "resend": "Renvoi d'e-mail",
+    "message": "Message au répondant",
+    "meeting": "Temps d'échange",
 }
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
@@ -424,6 +427,7 @@ def response_page(request: Request) -> Response:
         row=row,
         fiche=fiche,
         sections=sections(sub),
+        consenting=_consenting(web, [o.submission_id for o in overlaps]),
         overlaps=[
             (o, FU.can_see(account, visible_overlaps[o.submission_id]))
             for o in overlaps
@@ -439,7 +443,32 @@ def response_page(request: Request) -> Response:
         editable=FU.can_edit(account, row),
         messages=[("success", flash)] if flash else [],
         french_date=F.french_date,
+        thread=exchange.thread_of(web.store, sub.id or 0),
+        referent_address=_verified_referent(web, sub),
+        state_labels=exchange.STATE_LABELS,
+        meetings=exchange.meetings_of(web.store, sub.id or 0),
+        meeting_labels=exchange.MEETING_LABELS,
+        when_label=exchange.when_label,
+        place_label=exchange.place_label,
+        suggestions=exchange.suggest_slots(sub, web.store.clock()),
+        wished=(sub.answers or {}).get("calendar"),
+        meeting_minutes=web.settings.meeting_minutes,
+        paris=F.PARIS,
     )
+
+
+def _consenting(web: Web, ids: list[int]) -> set[int]:
+    """Which of these responses agreed to be put in touch with their neighbours."""
+    if not ids:
+        return set()
+    with web.store.unit() as session:
+        subs = session.exec(select(Submission).where(col(Submission.id).in_(ids)))
+        return {s.id for s in subs if s.id is not None and (s.answers or {}).get("consent_contact")}
+
+
+def _verified_referent(web: Web, sub: Submission) -> str | None:
+    with web.store.unit() as session:
+        return exchange.verified_referent(session, sub)
 
 
 def response_pdf(request: Request) -> Response:
@@ -511,9 +540,95 @@ def _response_resend(request: Request) -> Response:
     )
 
 
-def _redirect_back(sub: Submission, message: str) -> Response:
+def _redirect_back(sub: Submission, message: str, anchor: str = "suivi") -> Response:
     suffix = ("?" + urlencode({"ok": message})) if message else ""
-    return RedirectResponse(f"/reponses/{sub.id}{suffix}#suivi", status_code=303)
+    return RedirectResponse(f"/reponses/{sub.id}{suffix}#{anchor}", status_code=303)
+
+
+# --- talking with the respondent (bot/exchange.py) -------------------------------------------
+def _editable(request: Request) -> tuple[Web, StaffAccount, Submission]:
+    web, account, sub, row = _visible(request)
+    if not FU.can_edit(account, row):
+        raise HTTPException(403, "Votre rôle ne permet que la consultation.")
+    return web, account, sub
+
+
+async def response_message(request: Request) -> Response:
+    form = await checked_form(request)
+    return await run_in_threadpool(_response_message, request, form)
+
+
+def _response_message(request: Request, form: FormData) -> Response:
+    web, account, sub = _editable(request)
+    try:
+        exchange.send_message(
+            web.store,
+            web.settings,
+            account,
+            sub,
+            str(form.get("text") or ""),
+            by_email=form.get("par_email") == "oui",
+        )
+    except exchange.Refused as exc:
+        raise HTTPException(400, str(exc)) from exc
+    web.store.audit(f"web:{account.email}"[:64], "web.message", sub.reference)
+    return _redirect_back(
+        sub, "Message enregistré : il part vers le répondant dans Telegram.", "echanges"
+    )
+
+
+async def response_slots(request: Request) -> Response:
+    form = await checked_form(request)
+    return await run_in_threadpool(_response_slots, request, form)
+
+
+def _response_slots(request: Request, form: FormData) -> Response:
+    web, account, sub = _editable(request)
+    now = web.store.clock()
+    try:
+        slots = [
+            slot
+            for i in range(1, exchange.MAX_SLOTS + 1)
+            if (
+                slot := exchange.parse_slot(
+                    str(form.get(f"date-{i}") or ""),
+                    str(form.get(f"heure-{i}") or ""),
+                    str(form.get(f"duree-{i}") or web.settings.meeting_minutes),
+                    str(form.get(f"lieu-{i}") or ""),
+                    now,
+                )
+            )
+            is not None
+        ]
+        exchange.propose(web.store, web.settings, account, sub, slots)
+    except exchange.Refused as exc:
+        raise HTTPException(400, str(exc)) from exc
+    web.store.audit(f"web:{account.email}"[:64], "web.meeting", sub.reference)
+    count = len(slots)
+    return _redirect_back(
+        sub,
+        f"{count} créneau{'x' if count > 1 else ''} proposé{'s' if count > 1 else ''} au "
+        "répondant dans Telegram.",
+        "echanges",
+    )
+
+
+async def meeting_cancel(request: Request) -> Response:
+    await checked_form(request)
+    return await run_in_threadpool(_meeting_cancel, request)
+
+
+def _meeting_cancel(request: Request) -> Response:
+    web, account, sub = _editable(request)
+    raw = str(request.path_params["mid"])
+    if not (raw.isdigit() and len(raw) < 10):
+        raise HTTPException(404, "Ce temps d'échange n'existe pas pour cette réponse.")
+    try:
+        exchange.cancel_by_staff(web.store, web.settings, account, sub, int(raw))
+    except exchange.Refused as exc:
+        raise HTTPException(400, str(exc)) from exc
+    web.store.audit(f"web:{account.email}"[:64], "web.meeting_cancel", sub.reference)
+    return _redirect_back(sub, "Temps d'échange annulé ; le répondant est prévenu.", "echanges")
 
 
 # --- statistics ----------------------------------------------------------------------------------
@@ -600,6 +715,9 @@ def create_app(
         Route("/reponses/{sid}/fiche.pdf", response_pdf),
         Route("/reponses/{sid}/suivi", response_update, methods=["POST"]),
         Route("/reponses/{sid}/envois/{job}/renvoyer", response_resend, methods=["POST"]),
+        Route("/reponses/{sid}/messages", response_message, methods=["POST"]),
+        Route("/reponses/{sid}/creneaux", response_slots, methods=["POST"]),
+        Route("/reponses/{sid}/rendez-vous/{mid}/annuler", meeting_cancel, methods=["POST"]),
         Route("/statistiques", stats_page),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
@@ -633,7 +751,8 @@ def run_web(settings: Settings, host: str | None, port: int | None) -> int:
     ensure_migrated(store.engine)
     try:
         config = FU.load_config()
-    except FU.ConfigError as exc:
+        exchange.texts()
+    except (FU.ConfigError, exchange.TextsError) as exc:
         import sys
 
         sys.stderr.write(f"{exc}\n")

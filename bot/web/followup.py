@@ -21,6 +21,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from bot import exchange
 from bot.config import ROOT
 from bot.mail import fiche as F
 from bot.staff.overlaps import OverlapIndex, normalise
@@ -462,6 +463,8 @@ def update_followup(
             _event(session, store, row, account, "status", row.status, status)
             row.status = status
             changed.append(f"statut : {config.status_label(status)}")
+            # the respondent is told in Telegram (config/exchange.yaml), in the same transaction
+            exchange.status_changed(session, store, submission_id, status, account.email)
         if delegation is not None and (delegation or None) != row.delegation:
             if account.role != "secretariat":
                 raise Refused("Seul le secrétariat peut changer la délégation d'une réponse.")

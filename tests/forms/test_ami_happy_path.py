@@ -34,6 +34,7 @@ def test_complete_response_is_stored_with_the_documented_shape(chat, personas):
         "calendar",
         "flags",
         "copy_to_referent",
+        "consent_contact",
         "form_title",
         "telegram_user_id",
         "submitted_at",
@@ -67,6 +68,7 @@ def test_complete_response_is_stored_with_the_documented_shape(chat, personas):
     }
     assert got["flags"] == []
     assert got["copy_to_referent"] is False
+    assert got["consent_contact"] is False  # not ticked in the review
     assert got["telegram_user_id"] == chat.user_id
     assert got["submitted_at"].startswith("2026-11-23")
     assert chat.app.store.count(OutboxJob) >= 1
@@ -103,3 +105,15 @@ def test_one_user_one_draft_a_second_response_starts_empty(chat, personas):
     text = chat.say("/ami")
     assert "Acteur n°1" in text  # consent already given: straight to the first question
     assert chat.app.store.count(Submission) == 1
+
+
+def test_consent_to_be_put_in_touch_is_ticked_in_the_review_and_stored(chat, personas):
+    fill_to_review(chat, personas["lannion-msp"])
+    text = chat.press("Accepter la mise en relation")
+    assert "l'ARS pourra vous inviter ensemble à un même temps d'échange" in text
+    assert any(b.label.startswith("☑ Accepter la mise en relation") for b in chat.buttons)
+    text = chat.press("Accepter la mise en relation")  # untick, then tick again
+    assert "ne vous mettra pas en relation" in text
+    chat.press("Accepter la mise en relation")
+    chat.press("Envoyer")
+    assert chat.app.store.submissions()[0].answers["consent_contact"] is True
