@@ -9,6 +9,7 @@ import os
 import pickle
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -913,12 +914,7 @@ def _named_unknown(tokens: list[str], unknown: list[str]) -> list[str]:
     """The words the texts never use that follow a preposition or an article (« de Brest »,
     « à Quimper », « la CPTS de Lorient »): names of places or structures, not everyday words
     (« environ », « souvent ») nor SMS spellings."""
-    strange = {w for w in unknown if len(w) >= 4}
-    return [
-        w
-        for i, w in enumerate(tokens)
-        if w in strange and i > 0 and tokens[i - 1] in _PLACE_PREPOSITIONS
-    ]
+    return _names_after(tokens, unknown, lambda i: tokens[i - 1] in _PLACE_PREPOSITIONS)
 
 
 STATEMENT_MIN = 40  # characters of a sentence that can stand as an added fact
@@ -983,16 +979,21 @@ _STRUCTURES = frozenset(
 
 def _named_place(tokens: list[str], ungrounded: list[str]) -> list[str]:
     """Words the texts never use (though a question variant may) that name a place or a
-    structure: « à Quimper », « la CPTS de Quimper », « la CPAM de Vannes »."""
-    strange = {w for w in ungrounded if len(w) >= 4}
-    out: list[str] = []
-    for i, w in enumerate(tokens):
-        if w not in strange or i == 0:
-            continue
+    structure, by a stricter mark: « à Quimper », « la CPTS de Quimper », « la CPAM de Vannes »."""
+
+    def marked(i: int) -> bool:
         prev = tokens[i - 1]
-        if prev in _AT or (prev in _OF and i >= 2 and tokens[i - 2] in _STRUCTURES):
-            out.append(w)
-    return out
+        return prev in _AT or (prev in _OF and i >= 2 and tokens[i - 2] in _STRUCTURES)
+
+    return _names_after(tokens, ungrounded, marked)
+
+
+def _names_after(
+    tokens: list[str], words: list[str], is_marked: Callable[[int], bool]
+) -> list[str]:
+    """The tokens among `words` (4 letters or more, not first) whose position is marked."""
+    strange = {w for w in words if len(w) >= 4}
+    return [w for i, w in enumerate(tokens) if w in strange and i > 0 and is_marked(i)]
 
 
 def _cut_sentence(text: str, limit: int) -> str:
