@@ -25,7 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 from transitions import Machine
 
-from bot.engine.messages import Button, Document, Incoming, Kind, Reply, split_lines
+from bot.engine.messages import (
+    Button,
+    Document,
+    Incoming,
+    Kind,
+    Reply,
+    french_format,
+    split_lines,
+)
 from bot.engine.validators import Invalid, Rules, Valid, get_understander, get_validator
 
 NOTICE_PLACEHOLDER = re.compile(r"\{notice\.(\w+)\}")  # configured durations and contacts
@@ -175,7 +183,7 @@ class Step:
         """A text of the step's `understood:` block (the confirmation of what was read)."""
         text = str((self.raw.get("understood") or {}).get(key, ""))
         try:
-            return text.format(**values) if values else text
+            return french_format(text, **values) if values else text
         except (KeyError, IndexError):
             return text
 
@@ -415,7 +423,7 @@ class FormSpec:
     # --- texts -------------------------------------------------------------------------
     def t(self, key: str, **values: Any) -> str:
         text = str(self.texts.get(key, key))
-        return text.format(**values) if values else text
+        return french_format(text, **values) if values else text
 
     def choice_labels(self, step_id: str) -> dict[str, str]:
         step = self.by_id[step_id]
@@ -931,7 +939,7 @@ class FormFlow:
             template = self.spec.errors.get("invalid", "Réponse non valide : {example}")
         values = {"label": field_.label, "example": field_.example, **error.params}
         try:
-            return template.format(**values)
+            return french_format(template, **values)
         except (KeyError, IndexError):
             return template
 
@@ -1421,7 +1429,7 @@ class FormFlow:
             current = answers.get(step.id)
             display_value = None
         try:
-            text = field_.prompt.format(**values)
+            text = french_format(field_.prompt, **values)
         except (KeyError, IndexError):
             text = field_.prompt
         if sub is not None and sub is step.fields[0] and step.text("intro") and index == 0:

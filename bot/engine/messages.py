@@ -6,6 +6,7 @@ Nothing here knows about Telegram or the terminal. Adapters translate their own 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -107,3 +108,21 @@ def split_lines(text: str, limit: int) -> list[str]:
     if current:
         chunks.append(current)
     return chunks
+
+
+# « de » and « que » elide before a vowel: « la profession d'Anne Le Goff », « d'EHPAD ».
+_ELIDABLE = re.compile(r"\b([dD]e|[qQ]ue) \{(\w+)\}")
+_VOWELS = frozenset("aeiouàâäéèêëîïôöùûüœæAEIOUÀÂÄÉÈÊËÎÏÔÖÙÛÜŒÆ")
+
+
+def french_format(template: str, **values: object) -> str:
+    """`template.format(**values)`, with « de » / « que » elided before a value that starts
+    with a vowel (names, structures typed by the user)."""
+
+    def elide(m: re.Match[str]) -> str:
+        value = str(values.get(m.group(2), ""))
+        if value[:1] in _VOWELS:
+            return f"{m.group(1)[:-1]}'{{{m.group(2)}}}"
+        return m.group(0)
+
+    return _ELIDABLE.sub(elide, template).format(**values)

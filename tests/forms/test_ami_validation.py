@@ -278,3 +278,9 @@ def test_optional_field_offers_skip_after_three_failures(chat):
         text = chat.say("y" * 600)
     assert "Passer" in [b.label.split(" ", 1)[1] for b in chat.buttons if " " in b.label]
     assert "trois essais" in text
+
+
+def test_a_name_starting_with_a_vowel_is_elided_in_the_next_question(chat):
+    to_actor_name(chat)
+    text = chat.say("Anne Le Goff")
+    assert "profession d'Anne Le Goff" in text and "de Anne" not in text
