@@ -7,6 +7,7 @@ review → the e-mail received by the ARS mailbox (aiosmtpd) → the "accepted" 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -86,17 +87,18 @@ class BotProcess:
         return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
 
 
-@pytest.fixture
-async def botproc(
-    botapi: BotApiServer, smtp: tuple[Sink, int], tmp_path: Path
+@contextlib.asynccontextmanager
+async def bot_process(
+    botapi: BotApiServer, smtp: tuple[Sink, int], tmp_path: Path, **settings: str
 ) -> AsyncIterator[BotProcess]:
-    database_url = f"sqlite:///{tmp_path / 'bot.sqlite3'}"
+    """The real `python -m bot run` on a migrated SQLite database of `tmp_path`, talking to the
+    Bot API emulator and the SMTP sink; `settings` add or override environment variables."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "TELEGRAM_"))},
         "PYTHONPATH": str(ROOT),
         "TELEGRAM_BOT_TOKEN": TOKEN,
         "TELEGRAM_API_BASE_URL": botapi.base_url,
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(smtp[1]),
         "SMTP_SECURITY": "none",
@@ -104,6 +106,7 @@ async def botproc(
         "MAIL_FROM": "bot-cpts@example.org",
         "MAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
         "LOG_LEVEL": "INFO",
+        **settings,
     }
     migrate = subprocess.run(
         [sys.executable, "-m", "bot", "migrate"],
@@ -112,10 +115,20 @@ async def botproc(
     assert migrate.returncode == 0, migrate.stdout + migrate.stderr
     proc = BotProcess(env, tmp_path / "bot.log")
     await proc.start(botapi)
-    yield proc
-    if proc.proc is not None and proc.proc.returncode is None:
-        proc.proc.kill()
-        await proc.proc.wait()
+    try:
+        yield proc
+    finally:
+        if proc.proc is not None and proc.proc.returncode is None:
+            proc.proc.kill()
+            await proc.proc.wait()
+
+
+@pytest.fixture
+async def botproc(
+    botapi: BotApiServer, smtp: tuple[Sink, int], tmp_path: Path
+) -> AsyncIterator[BotProcess]:
+    async with bot_process(botapi, smtp, tmp_path) as proc:
+        yield proc
 
 
 def _find(user: UserHandle, label: str) -> tuple[BotMessage, str]:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +13,6 @@ import yaml
 from bot.config import ROOT
 from tests.support.botapi import BotApiServer
 from tests.telegram import test_e2e
-from tests.telegram.conftest import TOKEN
 from tests.telegram.test_e2e import BotProcess, Sink, joined, press, say
 
 smtp = test_e2e.smtp  # the aiosmtpd sink fixture
@@ -52,32 +48,10 @@ def personal_values(p: dict[str, Any]) -> list[str]:
 async def debug_bot(
     botapi: BotApiServer, smtp: tuple[Sink, int], tmp_path: Path
 ) -> AsyncIterator[BotProcess]:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "TELEGRAM_"))},
-        "PYTHONPATH": str(ROOT),
-        "TELEGRAM_BOT_TOKEN": TOKEN,
-        "TELEGRAM_API_BASE_URL": botapi.base_url,
-        "TELEGRAM_RATE_LIMIT": "false",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(smtp[1]),
-        "SMTP_SECURITY": "none",
-        "ARS_MAILBOX": ARS,
-        "MAIL_FROM": "bot-cpts@example.org",
-        "MAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
-        "LOG_LEVEL": "DEBUG",
-    }
-    migrate = subprocess.run(
-        [sys.executable, "-m", "bot", "migrate"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
-    proc = BotProcess(env, tmp_path / "bot.log")
-    await proc.start(botapi)
-    yield proc
-    if proc.proc is not None and proc.proc.returncode is None:
-        proc.proc.kill()
-        await proc.proc.wait()
+    async with test_e2e.bot_process(
+        botapi, smtp, tmp_path, TELEGRAM_RATE_LIMIT="false", LOG_LEVEL="DEBUG"
+    ) as proc:
+        yield proc
 
 
 async def test_a_full_ami_at_debug_leaves_none_of_the_personas_values_in_the_log(

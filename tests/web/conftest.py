@@ -6,6 +6,7 @@ clock is a `FakeClock` the tests move, so session expiry and throttling windows 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import threading
@@ -144,11 +145,11 @@ def web_settings(tmp_path: Path) -> Callable[..., Settings]:
     return build
 
 
-@pytest.fixture
-def server(
+@contextlib.contextmanager
+def _back_office(
     database_url: str, web_settings: Callable[..., Settings], clock: FakeClock
 ) -> Iterator[Server]:
-    """The back office with four accounts and two responses, on SQLite and on PostgreSQL."""
+    """The back office served on loopback, with four accounts and two responses."""
     settings = web_settings(database_url)
     store = Store.from_url(database_url, clock)
     store.create_all()
@@ -156,9 +157,20 @@ def server(
     subs = add_responses(store, settings)
     running = start_server(settings, store, clock)
     running.subs = subs
-    yield running
-    running.stop()
-    store.engine.dispose()
+    try:
+        yield running
+    finally:
+        running.stop()
+        store.engine.dispose()
+
+
+@pytest.fixture
+def server(
+    database_url: str, web_settings: Callable[..., Settings], clock: FakeClock
+) -> Iterator[Server]:
+    """The back office with four accounts and two responses, on SQLite and on PostgreSQL."""
+    with _back_office(database_url, web_settings, clock) as running:
+        yield running
 
 
 @pytest.fixture
@@ -166,13 +178,5 @@ def sqlite_server(
     sqlite_url: str, web_settings: Callable[..., Settings], clock: FakeClock
 ) -> Iterator[Server]:
     """The same, on SQLite only (for the slower browser and OpenID Connect walks)."""
-    settings = web_settings(sqlite_url)
-    store = Store.from_url(sqlite_url, clock)
-    store.create_all()
-    add_accounts(store)
-    subs = add_responses(store, settings)
-    running = start_server(settings, store, clock)
-    running.subs = subs
-    yield running
-    running.stop()
-    store.engine.dispose()
+    with _back_office(sqlite_url, web_settings, clock) as running:
+        yield running
