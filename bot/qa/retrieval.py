@@ -17,6 +17,7 @@ from functools import lru_cache
 import numpy as np
 from rapidfuzz import fuzz, process
 
+from bot.qa.classifier import TopicClassifier, train
 from bot.qa.intent import dimensions_of
 from bot.qa.knowledge import KnowledgeBase, Topic
 from bot.qa.segment import Passage
@@ -49,6 +50,9 @@ _DIM_SHARE = 0.01  # a topic has a dimension when its label or any variant asks 
 # word vectors (bot/qa/semantic.py): the question's sentence similarity with a topic's
 # variants is fused with the lexical score with this weight (measured in docs/qa.md)
 _SEM_WEIGHT = 0.25
+# how much the classifier's probability (relative to its best topic) re-weights a topic's
+# score: score * (1 - w + w * p / p_max); measured at 0.15-0.9 in docs/qa.md
+_CLF_WEIGHT = 0.5
 _SENTENCE_END = re.compile(r"(?<=[.;!?])\s+(?=[A-ZÀ-Ý«(])")
 # the objects people ask about: a topic that never names the one asked about is penalised
 _ENTITIES = frozenset(
@@ -316,6 +320,16 @@ class Index:
                 self.sem_starts = np.asarray(starts, dtype=np.intp)
                 self.sem_owners = self.sem_topic[self.sem_starts]
 
+        # a classifier trained on every topic's label and variants (never on evaluation
+        # questions): P(topic | wording) re-weights the search
+        texts: list[str] = []
+        labels: list[int] = []
+        for ti, t in enumerate(kb.topics.values()):
+            for q in (t.label, *t.questions):
+                texts.append(q)
+                labels.append(ti)
+        self.classifier: TopicClassifier | None = train(texts, labels, len(kb.topics))
+
         # variant vectors (binary tf * idf), with norms, in an inverted index
         self.variant_topic: list[int] = []
         self.variant_norm: list[float] = []
@@ -493,6 +507,10 @@ class Index:
             # variants are stored topic by topic: one maximum per contiguous run
             best = np.maximum.reduceat(self.sem_matrix @ a.embedding, self.sem_starts)
             sem = {int(ti): float(v) for ti, v in zip(self.sem_owners, best, strict=True)}
+        probs: np.ndarray | None = None
+        if self.classifier is not None and a.tokens:
+            probs = self.classifier.probabilities(" ".join(a.tokens))
+            probs = probs / max(float(probs.max()), 1e-9)
         q_entities = _ENTITIES.intersection(q)
         hits: list[Hit] = []
         for ti in candidates:
@@ -502,6 +520,8 @@ class Index:
             score = 0.55 * cos + 0.45 * cov
             if sem:
                 score = (1.0 - _SEM_WEIGHT) * score + _SEM_WEIGHT * sem.get(ti, 0.0)
+            if probs is not None:
+                score *= 1.0 - _CLF_WEIGHT + _CLF_WEIGHT * float(probs[ti])
             entities = self.topic_entities[ti]
             if q_entities and entities and not (q_entities & entities):
                 score *= _ENTITY_MISMATCH  # asks about an ESP, topic is about the AMI…

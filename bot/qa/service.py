@@ -48,7 +48,7 @@ TELEGRAM_LIMIT = 4096
 MORE_LIMIT = 3500  # "En savoir plus": whole sections, bounded (the adapter splits beyond 4096)
 
 # decision thresholds on the raw retrieval scores (see docs/qa.md for how they were set)
-TOPIC_THRESHOLD = 0.36
+TOPIC_THRESHOLD = 0.31  # on the score re-weighted by the classifier (0.36 before it)
 PASSAGE_THRESHOLD = 0.72
 WANTED_PASSAGE = 0.4  # a passage that has what the question asks for (article, date, link…)
 WANTED_ALONE = 0.55  # … and answers on its own when no curated topic fits
@@ -160,6 +160,8 @@ _WANTS = (
 # services or places, a numbered item the texts do not have ("avenant 9"); the role and money
 # nouns and the outside entities are lists of knowledge/curated/lexicon.yaml
 _PEOPLE = ("derieux", "fevrier", "armanteras", "ricordeau")
+# roles a contact person may hold: a named contact answers « qui est le responsable… »
+_CONTACT_ROLES = frozenset({"responsable", "chef", "delegue", "deleguee"})
 _ASKS_CONTACT = (
     r"(nom|telephone|numero|tel|mail|email|courriel|contact|coordonnees|joindre|appeler)"
 )
@@ -260,6 +262,7 @@ class QAService:
             rf"\bqui (preside|dirige|presidera)\b|\bquel(le)? est (le|la) {role}\b|"
             rf"\b{_ASKS_CONTACT}\b.*\b{role}s?\b|\b{role}s?\b.*\b{_ASKS_CONTACT}\b"
         )
+        self._roles = frozenset(lex.get("role_nouns") or [])
         self._money_q = re.compile(rf"\b({words('money_nouns')})\b")
         outside = sorted(
             {" ".join(raw_tokens(w)) for w in lex.get("outside_entities") or []}, key=len
@@ -637,8 +640,13 @@ class QAService:
         an outside service…), and the chosen answer does not give it either."""
         q = " ".join(a.tokens)
         answer = scorer_normalize(topic.answer if topic is not None else text)
-        if self._person_q.search(q) and not any(name in answer for name in _PEOPLE):
+        person = self._person_q.search(q)
+        if person and not any(name in answer for name in _PEOPLE):
             return True
+        if person:  # the texts name contacts, never a director, a president, a mayor…
+            role = next((r for r in person.groups()[::-1] if r and r in self._roles), None)
+            if role and role not in _CONTACT_ROLES and not re.search(rf"\b{role}", answer):
+                return True
         # a word the texts never use, named after a preposition (« la CPTS de Brest »,
         # « à Quimper », « sur Lorient »): a place or a structure, not an everyday word
         places = (
