@@ -188,3 +188,15 @@ def test_a_follow_up_in_the_chat_is_read_with_the_previous_question(chat: Chat) 
     chat.say("c'est quoi une CPTS ?")
     text = chat.say("et une ESP ?")
     assert "équipe de soins primaires" in text.lower()
+
+
+def test_a_follow_up_about_another_region_abstains_instead_of_repeating_the_ami(
+    service: QAService,
+) -> None:
+    first, ctx = service.reply("Comment répondre à l'AMI de l'ARS Bretagne ?", None)
+    assert not first.abstained
+    second, ctx = service.reply("et en Occitanie c'est pareil ?", ctx)
+    assert second.abstained
+    third, _ = service.reply("et pour une ESP ?", ctx)
+    assert "ESP" in third.text or third.abstained  # the context was reset, not the AMI again
+    assert "septembre 2021" not in third.text
