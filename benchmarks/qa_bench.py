@@ -4,7 +4,8 @@ Prints, with the scorer's rules (../shared/eval/score_qa.py, re-implemented in
 tests/qa/scoring.py so that it runs without shared/):
 - the persona-written bank (tests/qa/bank): its held-out third first — written by helpers
   given eight personas, never used for tuning —, then the two thirds used for tuning, then four
-  fresh personas written last (never tuned on either): in-scope accuracy, off-topic abstention,
+  fresh personas written last, then four more after the topic classifier (never tuned on
+  either): in-scope accuracy, off-topic abstention,
   false abstentions, grounded share, follow-up threads;
 - the development set (../shared/eval/qa_dev.yaml when present) and the earlier rounds
   (tests/qa/*.yaml, tuned on: an optimistic figure);
@@ -190,6 +191,7 @@ def main() -> int:
         ("bank: held-out third (untuned)", sorted((BANK / "holdout").glob("*.yaml"))),
         ("bank: tuning two thirds", sorted((BANK / "tune").glob("*.yaml"))),
         ("bank: fresh personas (untuned)", sorted((BANK / "fresh").glob("*.yaml"))),
+        ("bank: second fresh personas (untuned)", sorted((BANK / "fresh2").glob("*.yaml"))),
     ]
     if DEV_SET.exists():
         groups.append(("dev set (shared/eval)", [DEV_SET]))
