@@ -536,6 +536,13 @@ class Index:
         hits.sort(key=lambda h: -h.score)
         return hits[:limit]
 
+    def classifier_choice(self, a: Analysis) -> str | None:
+        """The topic the classifier finds likeliest for the question (None without it)."""
+        if self.classifier is None or not a.tokens:
+            return None
+        probs = self.classifier.probabilities(" ".join(a.tokens))
+        return self.topic_ids[int(probs.argmax())]
+
     def search_passages(self, a: Analysis, limit: int = 5) -> list[Hit]:
         q = a.terms
         if not q:

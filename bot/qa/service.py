@@ -56,6 +56,10 @@ DOMAIN_GATE = 0.9  # total domain weight of the question's terms
 DOMAIN_ANCHOR = 0.6  # at least one clearly ESP/CPTS term (concept or strong word)
 DOMAIN_CORE = 0.8  # a core term (ESP, CPTS, ARS, FIR…) tolerates unknown or generic words
 NEAR_VARIANT = 0.85  # gate bypass: almost a variant
+# gate bypass: no word foreign to the texts, plenty of their vocabulary (« patients précaires »,
+# « cas complexe ») and the search's best topic is also the classifier's (docs/qa.md)
+AGREE_MASS = 1.2
+AGREE_SCORE = 0.5
 MISSING_SHARE = 0.5  # answer lacks this share of the words
 MISSING_GAIN = 0.7  # the sentence has this share of them
 MISSING_COVER = 0.7  # and this share of the whole question
@@ -526,7 +530,14 @@ class QAService:
             # a question that is almost one of a topic's variants, with no word foreign to
             # the texts, is in the domain even without an ESP/CPTS term ("des libéraux seuls")
             hits = self.index.search_topics(a, limit=1) if a.terms and not a.foreign else []
-            if not hits or hits[0].score < NEAR_VARIANT:
+            near = bool(hits) and hits[0].score >= NEAR_VARIANT
+            agreed = (
+                bool(hits)
+                and a.domain_mass >= AGREE_MASS
+                and hits[0].score >= AGREE_SCORE
+                and self.index.classifier_choice(a) == hits[0].key
+            )
+            if not (near or agreed):
                 return self._abstain(0.0, TOPIC_THRESHOLD)
         hits = self.index.search_topics(a, limit=6)
         if hits and hits[0].score >= TOPIC_THRESHOLD:
