@@ -203,6 +203,14 @@ _DEADLINE_Q = re.compile(
 _DAY_DATE = re.compile(rf"\b\d{{1,2}}(er)? ({_MONTHS})\b|\b\d{{1,2}}/\d{{1,2}}(/\d{{2,4}})?\b")
 # when something happens somewhere the texts never name (« la prochaine réunion à Brest »)
 _WHEN_Q = re.compile(r"\b(quand|prochaine?s?)\b")
+# « y a-t-il déjà une CPTS à Pontivy ? », « la CPTS du pays de Vannes existe déjà ? »: whether a
+# structure exists in a commune; the texts name no local ESP or CPTS. « Deux CPTS peuvent-elles
+# exister sur le même secteur ? » asks the rule, not the fact; « on a déjà une MSP à Rostrenen »
+# tells the user's situation
+_EXISTS_Q = re.compile(
+    r"\b(il y a|y a t il|y a|existe t il|existe)( deja)? (une|un|des) (cpts|esp|msp)\b|"
+    r"\b(cpts|esp|msp)\b.{0,40}\b(existe|existent|a deja|ont deja)\b"
+)
 # taxes and accounting: the texts never deal with them
 _TAX_Q = re.compile(
     r"\b(fiscal\w*|impots?|imposable\w*|tva|comptab\w*|urssaf|cotisations? sociales?)\b"
@@ -262,7 +270,7 @@ class QAService:
 
         role = f"({words('role_nouns')})"
         self._person_q = re.compile(
-            rf"\bqui (est|sont|etait|sera) (le|la|les|l|un|une) (\w+ )?{role}\b|"
+            rf"\bqui (en )?(est|sont|etait|sera) (le|la|les|l|un|une) (\w+ )?{role}\b|"
             rf"\bqui (preside|dirige|presidera)\b|\bquel(le)? est (le|la) {role}\b|"
             rf"\b{_ASKS_CONTACT}\b.*\b{role}s?\b|\b{role}s?\b.*\b{_ASKS_CONTACT}\b"
         )
@@ -702,6 +710,8 @@ class QAService:
             return True  # « qui est le coordinateur de la CPTS de Quimper »
         if places and _WHEN_Q.search(q):
             return True  # « quand est la prochaine réunion à Brest »
+        if _EXISTS_Q.search(q) and _communes_in(a.tokens, self._places):
+            return True  # « il y a déjà une CPTS sur le pays de Fougères ? »
         if _NATIONAL_COUNT_Q.search(q):
             return True
         # a numbered text the texts do not have ("l'avenant 9", "l'article 51")

@@ -356,3 +356,27 @@ def test_fresh_personas_hold_their_first_run_level(service: QAService) -> None:
     assert result.accuracy >= 0.78, result.failures
     assert result.abstention >= 0.87, result.failures
     assert result.false_abstentions <= 0.06, result.failures
+
+
+def test_whether_a_cpts_already_exists_in_a_commune_abstains_but_the_rule_is_answered(
+    service: QAService,
+) -> None:
+    """The texts name no local CPTS: « existe-t-il une CPTS à Brest ? » cannot be answered,
+    whereas « deux CPTS peuvent-elles exister près de Vitré ? » asks the AMI's rule."""
+    for q in (
+        "Existe-t-il une CPTS à Brest ?",
+        "la CPTS de Morlaix a déjà son contrat ?",
+        "y a-t-il déjà une ESP à Redon ?",
+    ):
+        assert service.answer(q).abstained, q
+    rule = service.answer("Deux CPTS peuvent-elles exister sur le même territoire près de Vitré ?")
+    assert not rule.abstained
+    assert "coexister" in rule.text
+    situation = service.answer(
+        "Nous avons déjà une maison de santé à Carhaix : peut-elle être le point de départ d'une CPTS ?"
+    )
+    assert not situation.abstained
+
+
+def test_a_person_question_with_en_abstains(service: QAService) -> None:
+    assert service.answer("La CPTS de Dinan, qui en est le président ?").abstained

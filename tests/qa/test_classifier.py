@@ -89,3 +89,13 @@ def test_second_fresh_personas_hold_their_first_run_level(service: QAService) ->
     result = score_set(service, sorted((BANK / "fresh2").glob("*.yaml")))
     assert result.accuracy >= 0.79, result.failures
     assert result.abstention >= 0.75, result.failures
+
+
+def test_third_fresh_personas_hold_their_first_run_level(service: QAService) -> None:
+    """Four personas (advanced-practice nurse, MSP secretary, intercommunal health officer,
+    public-health student) whose first run came after rounds 10-11: 0.842 in scope, 0.531 off
+    topic, follow-ups 8/20 (docs/qa.md); 50 of those answers graded by hand in
+    bank/grading/fresh3_first_run.yaml. A guard against falling below the first run."""
+    result = score_set(service, sorted((BANK / "fresh3").glob("*.yaml")))
+    assert result.accuracy >= 0.82, result.failures
+    assert result.abstention >= 0.53, result.failures
