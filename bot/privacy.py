@@ -361,8 +361,7 @@ def my_data(
         joint = " commun (avec d'autres porteurs de projets voisins)" if meeting.joint_id else ""
         status = MEETING_LABELS.get(meeting.status, meeting.status)
         lines.append(
-            f"• Temps d'échange{joint} ({sub_refs.get(meeting.submission_id, '')}) : "
-            f"{status}{when}"
+            f"• Temps d'échange{joint} ({sub_refs.get(meeting.submission_id, '')}) : {status}{when}"
         )
     if not exchanged and not meetings:
         lines.append("Aucun.")
