@@ -173,7 +173,7 @@ def test_my_data_shows_a_joint_meeting_without_naming_the_other_respondents(app)
 
 
 def test_an_invited_respondent_who_deletes_their_data_leaves_the_others_meeting_intact(app) -> None:  # type: ignore[no-untyped-def]
-    host, guest, chat = joint(app, 53, 54)
+    host, _guest, chat = joint(app, 53, 54)
     chat.say("/supprimer")
     chat.press("Oui")
     [left] = rows(app, Meeting)
