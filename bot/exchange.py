@@ -498,12 +498,40 @@ def propose(
             old.status = "withdrawn"
             old.updated_at = now
             session.add(old)
+            if old.joint_id is not None and old.joint_id == old.id:
+                _withdraw_invitations(session, store, account, old, now)
         organizer = agent_address(session, sub.id or 0, settings)
         meeting = _offer(session, store, account, sub, slots, organizer, now, joint=bool(guests))
         for guest in guests:
             _offer(session, store, account, guest, slots, organizer, now, joint_id=meeting.id,
                    initiator=sub)  # fmt: skip
         return meeting
+
+
+def _withdraw_invitations(
+    session: Session, store: Store, account: StaffAccount, first: Meeting, now: datetime
+) -> None:
+    """A new proposal replaces a joint one: the invitations still unanswered are withdrawn, and
+    their respondents told (those who accepted keep their meeting until staff cancel it)."""
+    for row in session.exec(
+        select(Meeting).where(
+            Meeting.joint_id == first.id, Meeting.id != first.id, Meeting.status == "proposed"
+        )
+    ):
+        guest = session.get(Submission, row.submission_id)
+        row.status = "withdrawn"
+        row.updated_at = now
+        session.add(row)
+        if guest is not None:
+            queue(
+                session,
+                now,
+                guest,
+                kind="cancel",
+                text=texts().proposal_withdrawn.format(reference=guest.reference),
+                author=account.email,
+                buttons=[_reply_button(guest)],
+            )
 
 
 def _offer(

@@ -215,3 +215,25 @@ def test_the_respondent_asks_for_another_slot_and_both_sides_get_the_cancellatio
     assert client.post(
         f"/reponses/{sub.id}/creneaux", data={"csrf_token": csrf, **later}
     ).is_redirect
+
+
+def test_a_new_proposal_withdraws_the_unanswered_invitations_of_a_joint_one(
+    server: Server,
+) -> None:
+    host, guest, accepting = neighbours(server)
+    client, csrf = signed_in(server, host)
+    invited = {"inviter": [str(guest.id), str(accepting.id)]}
+    assert client.post(
+        f"/reponses/{host.id}/creneaux", data={"csrf_token": csrf, **SLOT, **invited}
+    ).is_redirect
+    _, slot = row_of(server, accepting)
+    press(server, accepting, f"slot:{slot.id}")
+    later = {**SLOT, "date-1": "2027-03-08"}
+    assert client.post(
+        f"/reponses/{host.id}/creneaux", data={"csrf_token": csrf, **later}
+    ).is_redirect
+    assert row_of(server, guest)[0].status == "withdrawn"
+    assert "a retiré les créneaux" in exchange.thread_of(server.store, guest.id or 0)[-1].text
+    assert row_of(server, accepting)[0].status == "scheduled"  # cancelled by staff if need be
+    _, old_slot = row_of(server, guest)
+    assert press(server, guest, f"slot:{old_slot.id}")[0].text.startswith("Cette proposition")
