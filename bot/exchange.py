@@ -76,6 +76,13 @@ class ExchangeTexts(BaseModel):
     chosen_caption: str
     cancel_button: str
     cancelled_by_you: str
+    cancel_caption: str
+    reschedule_button: str
+    reschedule_asked: str
+    joint_proposal: str
+    joint_decline_button: str
+    joint_declined: str
+    joint_cancelled_by_you: str
     cancelled_by_ars: str
     proposal_withdrawn: str
     reminder: str
@@ -226,7 +233,8 @@ def invitation(
     event.add("dtstamp", datetime.now(UTC))
     event.add("dtstart", slot.starts_at.astimezone(UTC))
     event.add("dtend", slot.ends_at.astimezone(UTC))
-    event.add("summary", f"Temps d'échange ARS Bretagne — AMI CPTS ({sub.reference})")
+    joint = " commun" if meeting.joint_id is not None else ""
+    event.add("summary", f"Temps d'échange{joint} ARS Bretagne — AMI CPTS ({sub.reference})")
     place = slot.place.strip()
     if place.startswith(("http://", "https://")):
         event.add("url", place)
@@ -235,8 +243,13 @@ def invitation(
         event.add("location", place)
     event.add(
         "description",
-        f"Temps d'échange avec l'ARS Bretagne au sujet de la réponse {sub.reference} "
+        f"Temps d'échange{joint} avec l'ARS Bretagne au sujet de la réponse {sub.reference} "
         f"à l'appel à manifestation d'intérêt CPTS."
+        + (
+            "\nD'autres porteurs de projets dont le territoire recoupe le vôtre y sont invités."
+            if joint
+            else ""
+        )
         + (f"\nLien : {place}" if place.startswith(("http://", "https://")) else ""),
     )
     event.add("status", "CANCELLED" if cancel else "CONFIRMED")
@@ -253,7 +266,9 @@ def invitation(
 
 
 def _attendees(sub: Submission, meeting: Meeting, settings: Settings) -> list[tuple[str, str]]:
-    """The agent, then the response's first referent (as written in the response)."""
+    """The agent, then the response's first referent (as written in the response). Only this
+    respondent, even for a joint meeting: each invited respondent gets their own invitation,
+    and no respondent's address reaches another through a calendar file."""
     people = [("ARS Bretagne", meeting.organizer or settings.ars_mailbox)]
     referents = (sub.answers or {}).get("referents") or []
     if referents and isinstance(referents[0], dict) and referents[0].get("email"):
@@ -314,7 +329,10 @@ def mail_staff(
     body: str,
     ics: bytes | None = None,
     cancel: bool = False,
+    recipient: str | None = None,
 ) -> OutboxJob:
+    """An e-mail to the agent following the response (or `recipient`: the organizer of a joint
+    meeting, who invited its respondents)."""
     from bot.mail.outbox import unique_message_id
 
     payload: dict[str, Any] = {"subject": subject, "body": body}
@@ -324,7 +342,7 @@ def mail_staff(
     return store.add_outbox_job(
         session,
         kind=KIND_STAFF,
-        recipient=agent_address(session, sub.id or 0, settings),
+        recipient=recipient or agent_address(session, sub.id or 0, settings),
         message_id=unique_message_id(sub.reference, KIND_STAFF, settings),
         submission_id=sub.id,
         payload=payload,
@@ -417,18 +435,50 @@ def send_message(
         _event(session, store, sub, account.email, account.id, "message", text[:200])
 
 
+def consented(sub: Submission) -> bool:
+    """Whether the respondent agreed to be put in touch with neighbouring projects (the review's
+    toggle, `consent_contact`); a response older than the question has not."""
+    return (sub.answers or {}).get("consent_contact") is True
+
+
 def propose(
     store: Store,
     settings: Settings,
     account: StaffAccount,
     sub: Submission,
     slots: list[SlotInput],
+    guests: list[Submission] | None = None,
 ) -> Meeting:
-    """Offer one to five slots; earlier proposals still open are withdrawn."""
+    """Offer one to five slots; earlier proposals still open are withdrawn.
+
+    With `guests` (responses whose territory overlaps, checked by the caller), a joint meeting:
+    one slot, offered to this respondent and to each guest, every one of whom must have agreed
+    to be put in touch. Each gets their own meeting row (same `joint_id`, same slot), picks or
+    declines it in Telegram and receives their own invitation; the messages name no other
+    respondent.
+    """
+    guests = [g for g in (guests or []) if g.id != sub.id]
     if not slots:
         raise Refused("Proposez au moins un créneau.")
     if len(slots) > MAX_SLOTS:
         raise Refused("Cinq créneaux au plus.")
+    if guests:
+        if len(slots) != 1:
+            raise Refused(
+                "Un temps d'échange commun se propose sur un seul créneau : chaque invité "
+                "l'accepte ou le décline."
+            )
+        if not consented(sub):
+            raise Refused(
+                "Ce répondant n'a pas accepté la mise en relation avec les projets voisins : "
+                "un temps d'échange commun ne peut pas lui être proposé."
+            )
+        refused = [g.reference for g in guests if not consented(g)]
+        if refused:
+            raise Refused(
+                "Ces réponses n'ont pas accepté la mise en relation (ou sont antérieures à la "
+                f"question) : {', '.join(refused)}."
+            )
     now = store.clock()
     with store.unit() as session:
         planned = session.exec(
@@ -448,43 +498,119 @@ def propose(
             old.status = "withdrawn"
             old.updated_at = now
             session.add(old)
-        meeting = Meeting(
-            submission_id=sub.id or 0,
-            user_id=sub.user_id,
-            created_by=account.email,
-            organizer=agent_address(session, sub.id or 0, settings),
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(meeting)
-        session.flush()
-        rows: list[MeetingSlot] = []
-        for position, slot in enumerate(sorted(slots, key=lambda s: s.starts_at), start=1):
-            row = MeetingSlot(
-                meeting_id=meeting.id or 0,
-                position=position,
-                starts_at=slot.starts_at,
-                ends_at=slot.starts_at + timedelta(minutes=slot.minutes),
-                place=slot.place,
-            )
-            session.add(row)
-            rows.append(row)
-        session.flush()
-        listing = "\n".join(f"{r.position}. {when_label(r)} — {place_label(r)}" for r in rows)
-        buttons = [[(f"{r.position}. {_short_when(r)}", f"ars:slot:{r.id}")] for r in rows]
-        buttons.append([(texts().proposal_others_button, f"ars:others:{meeting.id}")])
-        buttons.append(_reply_button(sub))
-        queue(
-            session,
-            now,
-            sub,
-            kind="proposal",
-            text=texts().proposal.format(reference=sub.reference, slots=listing),
-            author=account.email,
-            buttons=buttons,
-        )
-        _event(session, store, sub, account.email, account.id, "meeting", listing)
+            if old.joint_id is not None and old.joint_id == old.id:
+                _withdraw_invitations(session, store, account, old, now)
+        organizer = agent_address(session, sub.id or 0, settings)
+        meeting = _offer(session, store, account, sub, slots, organizer, now, joint=bool(guests))
+        for guest in guests:
+            _offer(session, store, account, guest, slots, organizer, now, joint_id=meeting.id,
+                   initiator=sub)  # fmt: skip
         return meeting
+
+
+def _withdraw_invitations(
+    session: Session, store: Store, account: StaffAccount, first: Meeting, now: datetime
+) -> None:
+    """A new proposal replaces a joint one: the invitations still unanswered are withdrawn, and
+    their respondents told (those who accepted keep their meeting until staff cancel it)."""
+    for row in session.exec(
+        select(Meeting).where(
+            Meeting.joint_id == first.id, Meeting.id != first.id, Meeting.status == "proposed"
+        )
+    ):
+        guest = session.get(Submission, row.submission_id)
+        row.status = "withdrawn"
+        row.updated_at = now
+        session.add(row)
+        if guest is not None:
+            queue(
+                session,
+                now,
+                guest,
+                kind="cancel",
+                text=texts().proposal_withdrawn.format(reference=guest.reference),
+                author=account.email,
+                buttons=[_reply_button(guest)],
+            )
+
+
+def _offer(
+    session: Session,
+    store: Store,
+    account: StaffAccount,
+    sub: Submission,
+    slots: list[SlotInput],
+    organizer: str,
+    now: datetime,
+    *,
+    joint: bool = False,
+    joint_id: int | None = None,
+    initiator: Submission | None = None,
+) -> Meeting:
+    """One respondent's meeting row, its slots, and the proposal message to them."""
+    meeting = Meeting(
+        submission_id=sub.id or 0,
+        user_id=sub.user_id,
+        created_by=account.email,
+        organizer=organizer,
+        joint_id=joint_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(meeting)
+    session.flush()
+    if joint:
+        meeting.joint_id = meeting.id
+        session.add(meeting)
+    rows: list[MeetingSlot] = []
+    for position, slot in enumerate(sorted(slots, key=lambda s: s.starts_at), start=1):
+        row = MeetingSlot(
+            meeting_id=meeting.id or 0,
+            position=position,
+            starts_at=slot.starts_at,
+            ends_at=slot.starts_at + timedelta(minutes=slot.minutes),
+            place=slot.place,
+        )
+        session.add(row)
+        rows.append(row)
+    session.flush()
+    listing = "\n".join(f"{r.position}. {when_label(r)} — {place_label(r)}" for r in rows)
+    buttons = [[(f"{r.position}. {_short_when(r)}", f"ars:slot:{r.id}")] for r in rows]
+    if meeting.joint_id is None:
+        buttons.append([(texts().proposal_others_button, f"ars:others:{meeting.id}")])
+        text = texts().proposal.format(reference=sub.reference, slots=listing)
+    else:
+        buttons.append([(texts().joint_decline_button, f"ars:others:{meeting.id}")])
+        territory = str((sub.answers or {}).get("territory") or "").strip()
+        text = texts().joint_proposal.format(
+            reference=sub.reference, slots=listing, territory=territory or "non précisé"
+        )
+    buttons.append(_reply_button(sub))
+    queue(session, now, sub, kind="proposal", text=text, author=account.email, buttons=buttons)
+    if initiator is not None:
+        listing = f"temps d'échange commun, à l'initiative de la réponse {initiator.reference} : "
+        listing += "; ".join(f"{when_label(r)} — {place_label(r)}" for r in rows)
+    elif meeting.joint_id is not None:
+        listing = "temps d'échange commun : " + listing
+    _event(session, store, sub, account.email, account.id, "meeting", listing)
+    return meeting
+
+
+def joint_rows(store: Store, joint_ids: list[int]) -> dict[int, list[tuple[Meeting, Submission]]]:
+    """Every respondent's row of these joint meetings, with its response, first invited first."""
+    if not joint_ids:
+        return {}
+    groups: dict[int, list[tuple[Meeting, Submission]]] = {}
+    with store.unit() as session:
+        rows = session.exec(
+            select(Meeting, Submission)
+            .join(Submission, col(Submission.id) == col(Meeting.submission_id))
+            .where(col(Meeting.joint_id).in_(joint_ids))
+            .order_by(col(Meeting.id))
+        )
+        for meeting, sub in rows:
+            groups.setdefault(meeting.joint_id or 0, []).append((meeting, sub))
+    return groups
 
 
 def _short_when(slot: MeetingSlot) -> str:
@@ -492,52 +618,81 @@ def _short_when(slot: MeetingSlot) -> str:
     return f"{WEEKDAYS[start.weekday()][:3]}. {start:%d/%m} à {start:%H:%M}"
 
 
+OPEN = ("proposed", "scheduled", "others_asked")
+
+
 def cancel_by_staff(store: Store, settings: Settings, account: StaffAccount, sub: Submission,
                     meeting_id: int) -> None:  # fmt: skip
+    """Cancel a meeting of this response. From the response that started a joint meeting, the
+    whole meeting (every invited respondent's row still open); from an invited response, only
+    that respondent's participation."""
     now = store.clock()
     with store.unit() as session:
         meeting = session.get(Meeting, meeting_id)
         if meeting is None or meeting.submission_id != sub.id:
             raise Refused("Ce temps d'échange n'existe pas pour cette réponse.")
-        if meeting.status not in ("proposed", "scheduled", "others_asked"):
+        if meeting.status not in OPEN:
             raise Refused("Ce temps d'échange n'est plus en cours.")
-        slot = session.get(MeetingSlot, meeting.chosen_slot_id) if meeting.chosen_slot_id else None
-        meeting.status = "cancelled"
-        meeting.sequence += 1
-        meeting.updated_at = now
-        session.add(meeting)
-        if slot is not None:
-            ics = invitation(meeting, slot, sub, settings, cancel=True)
-            queue(
-                session,
-                now,
-                sub,
-                kind="cancel",
-                text=texts().cancelled_by_ars.format(
-                    when=when_label(slot), reference=sub.reference
-                ),
-                author=account.email,
-                buttons=[_reply_button(sub)],
-                attachment=_ics_attachment(ics, "annulation.ics"),
-            )
-            mail_staff(
-                session, store, settings, sub,
-                f"Temps d'échange annulé — {sub.reference}",
-                f"Le temps d'échange du {when_label(slot)} ({sub.reference}) est annulé par "
-                f"{account.email}.",
-                ics, cancel=True,
-            )  # fmt: skip
-        else:  # slots offered, none chosen: the respondent's buttons go stale, say so
-            queue(
-                session,
-                now,
-                sub,
-                kind="cancel",
-                text=texts().proposal_withdrawn.format(reference=sub.reference),
-                author=account.email,
-                buttons=[_reply_button(sub)],
-            )
-        _event(session, store, sub, account.email, account.id, "meeting", "annulé")
+        rows = [(meeting, sub)]
+        if meeting.joint_id is not None and meeting.joint_id == meeting.id:
+            for other in session.exec(
+                select(Meeting).where(
+                    Meeting.joint_id == meeting.id,
+                    Meeting.id != meeting.id,
+                    col(Meeting.status).in_(OPEN),
+                )
+            ):
+                guest = session.get(Submission, other.submission_id)
+                if guest is not None:
+                    rows.append((other, guest))
+        for row, row_sub in rows:
+            _cancel_row(session, store, settings, account, row, row_sub, now)
+
+
+def _cancel_row(
+    session: Session,
+    store: Store,
+    settings: Settings,
+    account: StaffAccount,
+    meeting: Meeting,
+    sub: Submission,
+    now: datetime,
+) -> None:
+    slot = session.get(MeetingSlot, meeting.chosen_slot_id) if meeting.chosen_slot_id else None
+    meeting.status = "cancelled"
+    meeting.sequence += 1
+    meeting.updated_at = now
+    session.add(meeting)
+    if slot is not None:
+        ics = invitation(meeting, slot, sub, settings, cancel=True)
+        queue(
+            session,
+            now,
+            sub,
+            kind="cancel",
+            text=texts().cancelled_by_ars.format(when=when_label(slot), reference=sub.reference),
+            author=account.email,
+            buttons=[_reply_button(sub)],
+            attachment=_ics_attachment(ics, "annulation.ics"),
+        )
+        mail_staff(
+            session, store, settings, sub,
+            f"Temps d'échange annulé — {sub.reference}",
+            f"Le temps d'échange du {when_label(slot)} ({sub.reference}) est annulé par "
+            f"{account.email}.",
+            ics, cancel=True, recipient=_organizer(meeting),
+        )  # fmt: skip
+    else:  # slots offered, none chosen: the respondent's buttons go stale, say so
+        queue(
+            session,
+            now,
+            sub,
+            kind="cancel",
+            text=texts().proposal_withdrawn.format(reference=sub.reference),
+            author=account.email,
+            buttons=[_reply_button(sub)],
+        )
+    _event(session, store, sub, account.email, account.id, "meeting", "annulé")
 
 
 def _ics_attachment(ics: bytes, filename: str) -> dict[str, Any]:
@@ -621,6 +776,21 @@ def meetings_of(store: Store, submission_id: int) -> list[tuple[Meeting, list[Me
 
 
 # --- the respondent's side (inside their turn) -------------------------------------------------------
+def _organizer(meeting: Meeting) -> str | None:
+    """Where the agent's e-mails about a joint meeting go: its organizer, who invited every
+    respondent (None: the agent following the response, as for a meeting with one respondent)."""
+    return (meeting.organizer or None) if meeting.joint_id is not None else None
+
+
+def _meeting_buttons(meeting: Meeting) -> list[list[tuple[str, str]]]:
+    """Under a planned meeting (the invitation, the reminder): cancel, and for a meeting with
+    one respondent, ask for another slot (a joint meeting's date is the same for everyone)."""
+    rows = [[(texts().cancel_button, f"ars:cancel:{meeting.id}")]]
+    if meeting.joint_id is None:
+        rows.append([(texts().reschedule_button, f"ars:resched:{meeting.id}")])
+    return rows
+
+
 def handle_choice(
     session: Session,
     store: Store,
@@ -629,8 +799,9 @@ def handle_choice(
     data: dict[str, Any],
     payload: str,
 ) -> list[Reply]:
-    """A button of an ARS message: « Répondre à l'ARS », a slot, « aucun ne me convient »,
-    « annuler ». Only the respondent the message was for can use it."""
+    """A button of an ARS message: « Répondre à l'ARS », a slot, « aucun ne me convient » (for
+    a joint meeting « je ne pourrai pas participer »), « annuler », « demander un autre
+    créneau ». Only the respondent the message was for can use it."""
     from bot.engine.messages import Button, Document, Reply
 
     t = texts()
@@ -663,21 +834,29 @@ def handle_choice(
         session.add(meeting)
         ics = invitation(meeting, slot, sub, settings)
         when, place = when_label(slot), place_label(slot)
+        joint = meeting.joint_id is not None
+        chose = "Participation confirmée au temps d'échange commun" if joint else "Créneau choisi"
         session.add(
             RespondentMessage(
                 submission_id=sub.id or 0, user_id=user_id, direction="in", kind="choice",
-                text=f"Créneau choisi : {when}, {place}", state=MessageState.DELIVERED,
+                text=f"{chose} : {when}, {place}", state=MessageState.DELIVERED,
                 created_at=now, delivered_at=now,
             )
         )  # fmt: skip
         _set_status(session, store, sub, SCHEDULED)
-        mail_staff(
-            session, store, settings, sub,
-            f"Temps d'échange confirmé — {sub.reference} — {when}",
-            f"Le répondant de la réponse {sub.reference} a choisi le créneau du {when}, "
-            f"{place}.\nL'invitation est jointe (fichier .ics).",
-            ics,
-        )  # fmt: skip
+        if joint:
+            subject = f"Temps d'échange commun : participation confirmée — {sub.reference} — {when}"
+            body = (
+                f"Le répondant de la réponse {sub.reference} participera au temps d'échange "
+                f"commun du {when}, {place}.\nSon invitation est jointe (fichier .ics)."
+            )
+        else:
+            subject = f"Temps d'échange confirmé — {sub.reference} — {when}"
+            body = (
+                f"Le répondant de la réponse {sub.reference} a choisi le créneau du {when}, "
+                f"{place}.\nL'invitation est jointe (fichier .ics)."
+            )
+        mail_staff(session, store, settings, sub, subject, body, ics, recipient=_organizer(meeting))
         text = t.chosen.format(when=when, place=place, reference=sub.reference)
         document = Document(
             filename=f"temps-echange-{sub.reference}.ics",
@@ -685,15 +864,11 @@ def handle_choice(
             mime_type="text/calendar",
             caption=t.chosen_caption,
         )
-        return [
-            Reply(text),
-            Reply(
-                "",
-                [[Button(t.cancel_button, f"ars:cancel:{meeting.id}")]],
-                document=document,
-            ),
+        buttons = [
+            [Button(label, data) for label, data in row] for row in _meeting_buttons(meeting)
         ]
-    if action in ("others", "cancel"):
+        return [Reply(text), Reply("", buttons, document=document)]
+    if action in ("others", "cancel", "resched"):
         meeting = session.get(Meeting, ident)
         if meeting is None or meeting.user_id != user_id:
             return [Reply(t.stale)]
@@ -701,35 +876,122 @@ def handle_choice(
         expected = "proposed" if action == "others" else "scheduled"
         if sub is None or meeting.status != expected:
             return [Reply(t.stale)]
+        if action == "resched" and meeting.joint_id is not None:
+            return [Reply(t.stale)]
         meeting.updated_at = now
         if action == "others":
-            meeting.status = "others_asked"
-            session.add(meeting)
-            note = "Aucun des créneaux proposés ne convient : d'autres sont demandés."
-            _inbound(session, sub, user_id, "others", note, now)
-            mail_staff(
-                session, store, settings, sub,
-                f"D'autres créneaux sont demandés — {sub.reference}",
-                f"Le répondant de la réponse {sub.reference} demande d'autres créneaux pour "
-                "le temps d'échange. Proposez-en depuis le back-office.",
-            )  # fmt: skip
-            return [Reply(t.others_asked)]
-        slot = session.get(MeetingSlot, meeting.chosen_slot_id or 0)
-        meeting.status = "cancelled"
-        meeting.sequence += 1
+            return _decline(session, store, settings, meeting, sub, user_id, now)
+        return _cancel_by_respondent(session, store, settings, meeting, sub, user_id, now,
+                                     reschedule=action == "resched")  # fmt: skip
+    return [Reply(t.stale)]
+
+
+def _decline(
+    session: Session,
+    store: Store,
+    settings: Settings,
+    meeting: Meeting,
+    sub: Submission,
+    user_id: int,
+    now: datetime,
+) -> list[Reply]:
+    """« Aucun ne me convient » (other slots wanted), or, for a joint meeting, « je ne pourrai
+    pas participer » (declined)."""
+    from bot.engine.messages import Reply
+
+    t = texts()
+    if meeting.joint_id is not None:
+        meeting.status = "declined"
         session.add(meeting)
-        when = when_label(slot) if slot is not None else ""
-        _inbound(session, sub, user_id, "cancel", f"Temps d'échange du {when} annulé.", now)
-        cancellation = invitation(meeting, slot, sub, settings, cancel=True) if slot else None
+        note = "Ne participera pas au temps d'échange commun proposé."
+        _inbound(session, sub, user_id, "declined", note, now)
         mail_staff(
             session, store, settings, sub,
-            f"Temps d'échange annulé par le répondant — {sub.reference}",
-            f"Le répondant de la réponse {sub.reference} a annulé le temps d'échange du "
-            f"{when}. Proposez d'autres créneaux depuis le back-office.",
-            cancellation, cancel=True,
+            f"Temps d'échange commun décliné — {sub.reference}",
+            f"Le répondant de la réponse {sub.reference} ne participera pas au temps "
+            "d'échange commun proposé. Vous pouvez lui écrire depuis le back-office.",
+            recipient=_organizer(meeting),
         )  # fmt: skip
-        return [Reply(t.cancelled_by_you.format(when=when, reference=sub.reference))]
-    return [Reply(t.stale)]
+        return [Reply(t.joint_declined.format(reference=sub.reference))]
+    meeting.status = "others_asked"
+    session.add(meeting)
+    note = "Aucun des créneaux proposés ne convient : d'autres sont demandés."
+    _inbound(session, sub, user_id, "others", note, now)
+    mail_staff(
+        session, store, settings, sub,
+        f"D'autres créneaux sont demandés — {sub.reference}",
+        f"Le répondant de la réponse {sub.reference} demande d'autres créneaux pour "
+        "le temps d'échange. Proposez-en depuis le back-office.",
+    )  # fmt: skip
+    return [Reply(t.others_asked)]
+
+
+def _cancel_by_respondent(
+    session: Session,
+    store: Store,
+    settings: Settings,
+    meeting: Meeting,
+    sub: Submission,
+    user_id: int,
+    now: datetime,
+    *,
+    reschedule: bool,
+) -> list[Reply]:
+    """The respondent cancels a planned meeting, or asks for another slot (which cancels this
+    one too: the date will not hold). Both sides get the .ics CANCEL: same UID, SEQUENCE + 1."""
+    from bot.engine.messages import Document, Reply
+
+    t = texts()
+    slot = session.get(MeetingSlot, meeting.chosen_slot_id or 0)
+    meeting.status = "reschedule_asked" if reschedule else "cancelled"
+    meeting.sequence += 1
+    meeting.remind_at = None
+    session.add(meeting)
+    when = when_label(slot) if slot is not None else ""
+    joint = meeting.joint_id is not None
+    if reschedule:
+        note = f"Demande un autre créneau à la place du {when} (temps d'échange annulé)."
+        subject = f"Nouveau créneau demandé par le répondant — {sub.reference}"
+        body = (
+            f"Le répondant de la réponse {sub.reference} ne pourra pas être présent le {when} "
+            "et demande un autre créneau : le temps d'échange est annulé (fichier .ics joint). "
+            "Proposez de nouveaux créneaux depuis le back-office."
+        )
+        text = t.reschedule_asked.format(when=when, reference=sub.reference)
+    elif joint:
+        note = f"Participation au temps d'échange commun du {when} annulée."
+        subject = f"Participation au temps d'échange commun annulée — {sub.reference}"
+        body = (
+            f"Le répondant de la réponse {sub.reference} a annulé sa participation au temps "
+            f"d'échange commun du {when} (fichier .ics joint)."
+        )
+        text = t.joint_cancelled_by_you.format(when=when, reference=sub.reference)
+    else:
+        note = f"Temps d'échange du {when} annulé."
+        subject = f"Temps d'échange annulé par le répondant — {sub.reference}"
+        body = (
+            f"Le répondant de la réponse {sub.reference} a annulé le temps d'échange du "
+            f"{when}. Proposez d'autres créneaux depuis le back-office."
+        )
+        text = t.cancelled_by_you.format(when=when, reference=sub.reference)
+    _inbound(session, sub, user_id, "reschedule" if reschedule else "cancel", note, now)
+    cancellation = invitation(meeting, slot, sub, settings, cancel=True) if slot else None
+    mail_staff(session, store, settings, sub, subject, body, cancellation, cancel=True,
+               recipient=_organizer(meeting))  # fmt: skip
+    replies = [Reply(text)]
+    if cancellation is not None:
+        replies.append(
+            Reply(
+                "",
+                document=Document(
+                    filename=f"annulation-{sub.reference}.ics",
+                    content=cancellation,
+                    mime_type="text/calendar",
+                    caption=t.cancel_caption,
+                ),
+            )
+        )
+    return replies
 
 
 def _inbound(
@@ -887,7 +1149,7 @@ def queue_due_reminders(store: Store) -> int:
                 text=texts().reminder.format(
                     when=when_label(slot), place=place_label(slot), reference=sub.reference
                 ),
-                buttons=[[(texts().cancel_button, f"ars:cancel:{meeting.id}")], _reply_button(sub)],
+                buttons=[*_meeting_buttons(meeting), _reply_button(sub)],
             )
             queued += 1
     return queued
@@ -905,4 +1167,14 @@ MEETING_LABELS = {
     "others_asked": "D'autres créneaux sont demandés",
     "cancelled": "Annulé",
     "withdrawn": "Remplacé par une nouvelle proposition",
+    "reschedule_asked": "Annulé par le répondant, qui demande un autre créneau",
+    "declined": "Décliné par le répondant",
+}
+# a respondent's row in a joint meeting, as the agent sees it
+PARTICIPATION_LABELS = {
+    "proposed": ("Invitation envoyée, sans réponse", "info"),
+    "scheduled": ("Participe", "success"),
+    "declined": ("Ne participera pas", "warning"),
+    "cancelled": ("Participation annulée", "error"),
+    "withdrawn": ("Invitation retirée", "error"),
 }

@@ -352,11 +352,16 @@ def my_data(
     meetings = list(
         session.exec(select(Meeting).where(col(Meeting.submission_id).in_(list(sub_refs))))
     )
+    from bot.exchange import MEETING_LABELS
+
     for meeting in meetings:
         slot = session.get(MeetingSlot, meeting.chosen_slot_id) if meeting.chosen_slot_id else None
         when = f", {_when(slot.starts_at)} — {slot.place}" if slot is not None else ""
+        # a joint meeting: only that it is one; the other respondents invited are not named
+        joint = " commun (avec d'autres porteurs de projets voisins)" if meeting.joint_id else ""
+        status = MEETING_LABELS.get(meeting.status, meeting.status)
         lines.append(
-            f"• Temps d'échange ({sub_refs.get(meeting.submission_id, '')}) : {meeting.status}{when}"
+            f"• Temps d'échange{joint} ({sub_refs.get(meeting.submission_id, '')}) : {status}{when}"
         )
     if not exchanged and not meetings:
         lines.append("Aucun.")
@@ -375,6 +380,7 @@ def my_data(
         {
             "reference": sub_refs.get(m.submission_id),
             "status": m.status,
+            "joint": m.joint_id is not None,
             "slot": (
                 {
                     "starts_at": slot.starts_at.isoformat(),

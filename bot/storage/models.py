@@ -328,9 +328,15 @@ class Meeting(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     submission_id: int = Field(foreign_key="submission.id", index=True)
     user_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
-    # "proposed", "scheduled", "others_asked" (the respondent wants other slots), "cancelled"
+    # "proposed", "scheduled", "others_asked" (the respondent wants other slots), "cancelled",
+    # "withdrawn", "reschedule_asked" (the respondent cancelled and wants another slot),
+    # "declined" (a joint meeting the respondent will not attend)
     status: str = Field(default="proposed", max_length=16, index=True)
     chosen_slot_id: int | None = Field(default=None)
+    # a joint « temps d'échange »: the same key (the id of the first respondent's meeting) on
+    # the meeting row of every respondent invited; None for a meeting with one respondent. Not
+    # a foreign key: the group outlives the erasure of any one of its rows (/supprimer).
+    joint_id: int | None = Field(default=None, index=True)
     created_by: str = Field(default="", max_length=320)
     organizer: str = Field(default="", max_length=320)  # the agent's e-mail (invitations)
     sequence: int = Field(default=0)  # iCalendar SEQUENCE, bumped on every change

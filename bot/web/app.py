@@ -419,6 +419,7 @@ def response_page(request: Request) -> Response:
             )
         )
     flash = request.query_params.get("ok", "")
+    meetings = exchange.meetings_of(web.store, sub.id or 0)
     return web.render(
         request,
         "response.html",
@@ -446,8 +447,13 @@ def response_page(request: Request) -> Response:
         thread=exchange.thread_of(web.store, sub.id or 0),
         referent_address=_verified_referent(web, sub),
         state_labels=exchange.STATE_LABELS,
-        meetings=exchange.meetings_of(web.store, sub.id or 0),
+        meetings=meetings,
         meeting_labels=exchange.MEETING_LABELS,
+        host_consented=exchange.consented(sub),
+        joint_groups=exchange.joint_rows(
+            web.store, [m.joint_id for m, _ in meetings if m.joint_id]
+        ),
+        participation_labels=exchange.PARTICIPATION_LABELS,
         when_label=exchange.when_label,
         place_label=exchange.place_label,
         suggestions=exchange.suggest_slots(sub, web.store.clock()),
@@ -600,10 +606,23 @@ def _response_slots(request: Request, form: FormData) -> Response:
             )
             is not None
         ]
-        exchange.propose(web.store, web.settings, account, sub, slots)
+        guests = _joint_guests(web, account, sub, [str(v) for v in form.getlist("inviter")])
+        exchange.propose(web.store, web.settings, account, sub, slots, guests)
     except exchange.Refused as exc:
         raise HTTPException(400, str(exc)) from exc
     web.store.audit(f"web:{account.email}"[:64], "web.meeting", sub.reference)
+    if guests:
+        web.store.audit(
+            f"web:{account.email}"[:64],
+            "web.meeting_joint",
+            f"{sub.reference} + {', '.join(g.reference for g in guests)}",
+        )
+        count = len(guests) + 1
+        return _redirect_back(
+            sub,
+            f"Temps d'échange commun proposé à {count} répondants dans Telegram.",
+            "echanges",
+        )
     count = len(slots)
     return _redirect_back(
         sub,
@@ -611,6 +630,30 @@ def _response_slots(request: Request, form: FormData) -> Response:
         "répondant dans Telegram.",
         "echanges",
     )
+
+
+def _joint_guests(
+    web: Web, account: StaffAccount, sub: Submission, raw: list[str]
+) -> list[Submission]:
+    """The responses ticked to be invited to a joint meeting: each must overlap this one's
+    territory, be visible to this account and have agreed to be put in touch."""
+    if not raw:
+        return []
+    overlapping = {
+        o.submission_id for o in web.overlap_index().overlaps_of(sub, earlier_only=False)
+    }
+    followups = FU.followups_by_ids(web.store, list(overlapping))
+    guests: list[Submission] = []
+    for value in dict.fromkeys(raw):
+        ident = int(value) if value.isdigit() and len(value) < 10 else 0
+        row = followups.get(ident)
+        guest = web.store.submission(ident) if ident in overlapping else None
+        if guest is None or row is None or not FU.can_see(account, row):
+            raise exchange.Refused(
+                "Une réponse invitée ne recoupe pas ce territoire, ou vous n'y avez pas accès."
+            )
+        guests.append(guest)
+    return guests
 
 
 async def meeting_cancel(request: Request) -> Response:

@@ -71,7 +71,7 @@ def test_my_data_lists_the_exchanges_with_the_ars(app) -> None:  # type: ignore[
     assert "== Échanges avec l'ARS Bretagne (messages, temps d'échange) ==" in text
     assert "ARS → vous) : ✉️ Message de l'ARS Bretagne" in text
     assert "vous → ARS) : Le mardi matin, de préférence." in text
-    assert "Temps d'échange (AMI-2026-0001) : scheduled" in text
+    assert "Temps d'échange (AMI-2026-0001) : Planifié, " in text
     data = json.loads(json_doc.content)
     assert [e["direction"] for e in data["exchanges"]] == ["out", "out", "in", "in"]
     assert data["meetings"][0]["slot"]["place"] == "MSP"
@@ -132,3 +132,62 @@ def test_a_reply_to_the_ars_is_abandoned_by_another_button_or_a_command(app) -> 
     assert "Votre message est vide" in chat.say("   ")
     assert "bien été transmis" in chat.say("Finalement, oui.")
     assert len(rows(app, RespondentMessage)) == before + 1
+
+
+def joint(app: Any, host_id: int, guest_id: int) -> tuple[Submission, Submission, Chat]:
+    """Two neighbouring responses that agreed to be put in touch, invited to one meeting; the
+    guest accepts it in the chat."""
+    store, settings = app.store, app.settings
+    add_accounts(store)
+    host, _ = submit(store, settings, user_id=host_id, consent_contact=True)
+    guest, _ = submit(store, settings, user_id=guest_id, consent_contact=True)
+    sync(store, load_config())
+    with store.unit() as session:
+        account = session.exec(select(StaffAccount).where(StaffAccount.email == SECRETARIAT)).one()
+    start = (store.clock() + timedelta(days=10)).astimezone(exchange.F.PARIS)
+    slot = exchange.SlotInput(start, 60, "Mairie de Lannion")
+    exchange.propose(store, settings, account, host, [slot], [guest])
+    chat = Chat(app, user_id=guest_id)
+    [guest_slot] = [
+        s
+        for s in rows(app, MeetingSlot)
+        for m in rows(app, Meeting)
+        if m.id == s.meeting_id and m.user_id == guest_id
+    ]
+    assert "Temps d'échange planifié" in chat.send(Kind.CHOICE, f"ars:slot:{guest_slot.id}")
+    return host, guest, chat
+
+
+def test_my_data_shows_a_joint_meeting_without_naming_the_other_respondents(app) -> None:  # type: ignore[no-untyped-def]
+    host, guest, chat = joint(app, 51, 52)
+    chat.say("/mesdonnees")
+    text_doc, json_doc = [r.document for r in chat.replies if r.document is not None][-2:]
+    text = text_doc.content.decode()
+    assert (
+        f"Temps d'échange commun (avec d'autres porteurs de projets voisins) ({guest.reference}) "
+        ": Planifié, " in text
+    )
+    assert host.reference not in text
+    data = json.loads(json_doc.content)
+    assert [(m["reference"], m["joint"]) for m in data["meetings"]] == [(guest.reference, True)]
+
+
+def test_an_invited_respondent_who_deletes_their_data_leaves_the_others_meeting_intact(app) -> None:  # type: ignore[no-untyped-def]
+    host, _guest, chat = joint(app, 53, 54)
+    chat.say("/supprimer")
+    chat.press("Oui")
+    [left] = rows(app, Meeting)
+    assert left.submission_id == host.id and left.joint_id == left.id
+    assert {m.submission_id for m in rows(app, RespondentMessage)} == {host.id}
+    assert [s.id for s in rows(app, Submission)] == [host.id]
+    assert len(rows(app, MeetingSlot)) == 1  # the host's slot; the guest's went with its row
+    # the host's page still lists the meeting: the group survives a missing member
+    assert exchange.joint_rows(app.store, [left.id])[left.id][0][1].id == host.id
+
+
+def test_retention_purges_every_row_of_a_joint_meeting(app, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    joint(app, 55, 56)
+    clock.advance(days=61)
+    assert apply_retention(app.store, app.settings).purged == 2
+    assert rows(app, Meeting) == [] and rows(app, MeetingSlot) == []
+    assert rows(app, RespondentMessage) == []
