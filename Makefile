@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine:
 #   make run    — the bot (Telegram if TELEGRAM_BOT_TOKEN is set, otherwise the console), on SQLite
-#   make test   — lint and the whole test suite (SQLite and a throwaway PostgreSQL)
+#   make test   — lint, types, import rules and the whole test suite (SQLite and a throwaway PostgreSQL)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -45,6 +45,7 @@ test: $(STAMP)
 	$(PY) -m ruff check bot tests benchmarks
 	$(PY) -m ruff format --check bot tests benchmarks
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 lint: $(STAMP)

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from bot.config import Settings
+from bot.mail.export import export_csv, export_xlsx
 from bot.mail.outbox import message_id
 from bot.mail.render import build_submission_message
-from bot.staff.export import export_csv, export_xlsx
 from bot.storage.models import Submission
 
 BASE_COMMUNES = ["Lannion", "Redon", "Allaire", "Saint-Malo", "Vannes", "Quimper", "Brest", "Vitré",

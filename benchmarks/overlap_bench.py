@@ -26,11 +26,11 @@ def main() -> int:
     import bot  # noqa: F401  (BLAS thread defaults)
     from bot.config import Settings
     from bot.mail.render import build_submission_message
-    from bot.mail.worker import EMAIL_OVERLAPS
-    from bot.staff.overlaps import top_overlaps
     from bot.storage.migrations import upgrade
+    from bot.storage.overlaps import top_overlaps
     from bot.storage.store import Store
     from bot.territory import load_data
+    from bot.worker import EMAIL_OVERLAPS
     from tests.mail.factories import BASE_ANSWERS
 
     names = sorted(c.name for c in load_data().communes.values())

@@ -31,9 +31,9 @@ from bot.config import DIALOGUES_DIR, Settings
 from bot.engine.engine import DialogueEngine
 from bot.engine.forms import load_flows
 from bot.engine.messages import Incoming, Kind
-from bot.mail.worker import OutboxWorker
 from bot.storage.models import OutboxStatus
 from bot.storage.store import Store
+from bot.worker import OutboxWorker
 
 TURN_THREADS = 8
 THINK = 0.02  # seconds between two turns of one "other" user

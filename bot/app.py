@@ -49,9 +49,9 @@ def build_app(
     """
     from bot.engine.engine import DialogueEngine
     from bot.engine.texts import menu_texts
+    from bot.lint import validate_startup
     from bot.qa import QAService
     from bot.qa.knowledge import DEFAULT_KNOWLEDGE_DIR
-    from bot.schema.check import validate_startup
     from bot.storage.store import Store
 
     dialogues_dir = dialogues_dir or DIALOGUES_DIR
@@ -74,7 +74,12 @@ def build_app(
     exchange.texts()  # config/exchange.yaml, checked now rather than at the first message
     qa = qa or QAService.load()
     engine = DialogueEngine(
-        store=store, qa=qa, settings=settings, clock=clock, texts=menu_texts(dialogues_dir)
+        store=store,
+        qa=qa,
+        settings=settings,
+        clock=clock,
+        texts=menu_texts(dialogues_dir),
+        exchange=exchange,
     )
     app = App(settings=settings, store=store, qa=qa, engine=engine)
     engine.flows.update(load_flows(app, dialogues_dir))
@@ -83,22 +88,6 @@ def build_app(
 
         engine.staff_commands.update(staff_commands(app))
     return app
-
-
-def console_after_turn(app: App, user_id: int = 1) -> list[str]:
-    """In the terminal: send what the outbox holds now, then show the user's notices."""
-    from bot.mail.worker import deliver_pending
-
-    deliver_pending(app.store, app.settings)
-    shown = []
-    for notice in app.store.pending_notices():
-        if (
-            notice.id is not None
-            and notice.user_id == user_id
-            and app.store.mark_notice_delivered(notice.id)
-        ):
-            shown.append(f"📬 {notice.text}")
-    return shown
 
 
 def load_flows(app: App, directory: Path | None = None) -> dict[str, Any]:

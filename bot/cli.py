@@ -194,7 +194,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "lint":
-        from bot.schema.lint import run_lint
+        from bot.lint import run_lint
 
         return run_lint(args.directories, write=args.write_schemas)
     if args.command == "ask":
@@ -255,7 +255,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         if not settings.smtp_host:  # type: ignore[attr-defined]
             sys.stderr.write(NO_SMTP + "\n")
             logging.getLogger("bot").warning("no SMTP_HOST: e-mails are only written as .eml files")
-        from bot.adapters.telegram import run_telegram
+        from bot.runtime import run_telegram
 
         return run_telegram(settings, webhook=args.webhook)
     if args.command == "diagram":
@@ -273,10 +273,14 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{store.reindex_territories()} réponse(s) réindexée(s).")
         return 0
     if args.command == "worker":
-        from bot.mail.worker import run_worker_cli
+        from bot.worker import run_worker_cli
 
         return run_worker_cli(settings, once=args.once)
-    if args.command in ("web", "staff"):
+    if args.command == "web":
+        from bot.runtime import run_web
+
+        return run_web(settings, args.host, args.port)  # type: ignore[arg-type]
+    if args.command == "staff":
         from bot.web.cli import run_web_command
 
         return run_web_command(settings, args)  # type: ignore[arg-type]
@@ -318,14 +322,21 @@ def _territory(args: argparse.Namespace) -> int:
 
 def _chat(settings: Settings, user_id: int) -> int:
     from bot.adapters.console import ConsoleSession, run_console
-    from bot.app import build_app, console_after_turn
+    from bot.app import build_app
     from bot.config import ROOT
+    from bot.runtime import console_runtime
 
     app = build_app(settings)  # type: ignore[arg-type]
+    runtime, deliverer = console_runtime(app, user_id)
+
+    def after_turn() -> list[str]:  # the background jobs that are due, then what they brought
+        runtime.tick_sync()
+        return deliverer.take()
+
     session = ConsoleSession(
         app.engine.handle,
         user_id=user_id,
         documents_dir=ROOT / "data" / "console-documents",
-        after_turn=lambda: console_after_turn(app, user_id),
+        after_turn=after_turn,
     )
     return run_console(session)

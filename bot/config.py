@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 DIALOGUES_DIR = ROOT / "dialogues"
+AMI_FLOW = "ami_bretagne"  # the AMI form's flow (its draft's key in a conversation)
 KNOWLEDGE_DIR = ROOT / "knowledge"
 
 # From the AMI text: "A retourner à : ars-bretagne-secretariat-daspf@ars.sante.fr"
@@ -72,7 +73,7 @@ class Settings(BaseSettings):
     flood_messages: int = 20  # per user…
     flood_seconds: float = 10.0  # …in this window before a polite notice
 
-    # Trust: copies only to proven addresses, limits over 24 h (bot/trust.py)
+    # Trust: copies only to proven addresses, limits over 24 h (bot/mail/trust.py)
     submissions_per_day: int = 3  # responses one user may send in 24 h
     copies_per_day: int = 3  # copies one address may receive in 24 h
     copy_codes_per_day: int = 5  # verification codes per user, and per address, in 24 h

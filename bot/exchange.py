@@ -375,9 +375,9 @@ def build_staff_message(job: OutboxJob, settings: Settings) -> EmailMessage:
 # --- the back office's side ------------------------------------------------------------------------
 def verified_referent(session: Session, sub: Submission) -> str | None:
     """The response's first referent address, if its respondent proved they hold it (the code
-    of bot/trust.py): the only address a message may also be e-mailed to."""
+    of bot/mail/trust.py): the only address a message may also be e-mailed to."""
     from bot.mail.outbox import first_referent_address
-    from bot.trust import is_verified
+    from bot.mail.trust import is_verified
 
     address = first_referent_address(sub.answers or {})
     if address and is_verified(session, sub.user_id, address):

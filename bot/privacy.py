@@ -16,8 +16,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, col, select
 
-from bot.config import Settings
-from bot.engine.engine import AMI_FLOW
+from bot.config import AMI_FLOW, Settings
 from bot.storage.models import (
     AddressVerification,
     Conversation,

@@ -37,6 +37,7 @@ from telegram.constants import ChatAction, ChatMemberStatus, ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
 
+from bot import exchange
 from bot.adapters.telegram_aiohttp import AiohttpRequest
 from bot.adapters.telegram_gate import PerUserUpdateProcessor, UserGate, update_user_id
 from bot.adapters.telegram_render import (
@@ -51,11 +52,12 @@ from bot.adapters.telegram_render import (
     to_incoming,
 )
 from bot.engine.messages import Button, Document, Incoming, Kind, Reply
-from bot.privacy import apply_retention
+from bot.storage.models import MessageState
 
 if TYPE_CHECKING:
     from bot.app import App
     from bot.config import Settings
+    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +103,10 @@ def file_url_for(base_url: str) -> str:
 
 @dataclass
 class TelegramFrontend:
-    """The adapter's state: engine, per-user lanes, edit keys, blocked users, background tasks."""
+    """The adapter's state: engine, per-user lanes, edit keys, blocked users.
+
+    It is the runtime's `Deliverer` (bot/runtime.py): `deliver_notices` and
+    `deliver_messages` hand users what was produced outside their turns."""
 
     app: App
     gate: UserGate
@@ -115,9 +120,8 @@ class TelegramFrontend:
     # Webhook mode: update_id → future resolved once that update's turn has run, so that the
     # HTTP answer (and with it the next update of the chat) waits for the turn.
     completions: dict[int, asyncio.Future[None]] = field(default_factory=dict)
-    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-    _stop: asyncio.Event | None = None
     _application: Application | None = None  # type: ignore[type-arg]
+    runtime: Runtime | None = None  # the background jobs, while `serve` runs
 
     # ------------------------------------------------------------------ helpers
     def text(self, key: str, **values: Any) -> str:
@@ -149,74 +153,37 @@ class TelegramFrontend:
 
     # ------------------------------------------------------------------ lifecycle
     async def post_init(self, application: Application) -> None:  # type: ignore[type-arg]
-        """Remember the bot's username, set the French command menu, start background tasks."""
+        """Remember the bot's username, set the French command menu, warm the PDF renderer."""
         self._application = application
         self.bot_username = application.bot.username or ""
         try:
             await application.bot.set_my_commands([BotCommand(n, d) for n, d in COMMANDS])
         except TelegramError:
             log.exception("could not set the command menu")
-        self._stop = asyncio.Event()
         from bot.mail.pdfproc import warm
 
         warm()  # the PDF renderer process starts now, not on the first response
-        self._tasks.append(asyncio.create_task(self._notices_loop(application), name="notices"))
-        worker = _start_outbox_worker(self.app, self._stop)
-        if worker is not None:
-            self._tasks.append(worker)
 
     async def post_shutdown(self, application: Application) -> None:  # type: ignore[type-arg]
-        """Stop the background tasks (outbox worker, notices), the thread pool, the PDF renderer."""
-        await self.stop_background()
+        """Stop the thread pool and the PDF renderer (the background jobs are stopped by then)."""
         self.executor.shutdown(wait=True)
         from bot.mail.pdfproc import shutdown
 
         shutdown()
 
-    async def stop_background(self) -> None:
-        """Ask the background tasks to finish and wait for them (bounded)."""
-        if self._stop is not None:
-            self._stop.set()
-        if self._tasks:
-            done, pending = await asyncio.wait(self._tasks, timeout=10)
-            for task in pending:
-                task.cancel()
-            for task in done:
-                if not task.cancelled() and task.exception() is not None:
-                    log.error(
-                        "background task %s failed", task.get_name(), exc_info=task.exception()
-                    )
-            self._tasks.clear()
-
     # ------------------------------------------------------------------ notices
-    async def _notices_loop(self, application: Application) -> None:  # type: ignore[type-arg]
-        """Deliver messages produced outside a turn (mail accepted, delayed, reminders)."""
-        assert self._stop is not None
-        loop = asyncio.get_running_loop()
-        next_retention = 0.0
-        while not self._stop.is_set():
-            if loop.time() >= next_retention:  # reminders and erasure of idle drafts
-                next_retention = loop.time() + RETENTION_EVERY
-                try:
-                    await loop.run_in_executor(
-                        self.executor, apply_retention, self.app.store, self.app.settings
-                    )
-                except Exception:
-                    log.exception("retention pass failed")
-            try:
-                await self.deliver_notices(application)
-            except Exception:
-                log.exception("notice delivery failed")
-            try:
-                await self.deliver_messages(application)
-            except Exception:
-                log.exception("delivery of messages from the ARS failed")
+    async def deliver_notices(self) -> int:
+        """One pass: claim each pending notice (safe across instances), then send it; then
+        forget the idle users' lanes."""
+        application = self._application
+        if application is None:
+            return 0
+        try:
+            return await self._deliver_notices(application)
+        finally:
             self.gate.sweep()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.notices_every)
 
-    async def deliver_notices(self, application: Application) -> int:  # type: ignore[type-arg]
-        """One pass: claim each pending notice (safe across instances), then send it."""
+    async def _deliver_notices(self, application: Application) -> int:  # type: ignore[type-arg]
         loop = asyncio.get_running_loop()
         store = self.app.store
         notices = await loop.run_in_executor(self.executor, store.pending_notices)
@@ -250,17 +217,16 @@ class TelegramFrontend:
                     log.warning("notice %s not delivered: %s", notice.id, exc)
         return sent
 
-    async def deliver_messages(self, application: Application) -> int:  # type: ignore[type-arg]
-        """One pass over the back office's messages to respondents (bot/exchange.py): the
-        reminders now due are queued, then each pending message is claimed (safe across
-        instances), sent, and its delivery recorded: a refusal (the user blocked the bot) is
-        stored as undelivered with Telegram's reason, shown in the back office."""
-        from bot import exchange
-        from bot.storage.models import MessageState
-
+    async def deliver_messages(self) -> int:
+        """One pass over the back office's messages to respondents (bot/exchange.py): each
+        pending message is claimed (safe across instances), sent, and its delivery recorded:
+        a refusal (the user blocked the bot) is stored as undelivered with Telegram's reason,
+        shown in the back office. (The runtime's `exchange-reminders` job queues reminders.)"""
+        application = self._application
+        if application is None:
+            return 0
         loop = asyncio.get_running_loop()
         store = self.app.store
-        await loop.run_in_executor(self.executor, exchange.queue_due_reminders, store)
         messages = await loop.run_in_executor(self.executor, exchange.claim_messages, store)
         sent = 0
         for message in messages:
@@ -652,26 +618,6 @@ def _kind_of(update: Update) -> str:
     return "other"
 
 
-def _start_outbox_worker(app: App, stop: asyncio.Event) -> asyncio.Task[Any] | None:
-    """Run the e-mail outbox worker in this loop, when `bot.mail.worker` exists."""
-    factory = app.services.get("outbox_worker")
-    try:
-        if factory is not None:
-            worker = factory() if callable(factory) else factory
-        else:
-            from bot.mail.transport import make_transport
-            from bot.mail.worker import OutboxWorker
-
-            worker = OutboxWorker(app.store, app.settings, make_transport(app.settings))
-    except ImportError:
-        log.info("no outbox worker available: e-mails wait for `python -m bot worker`")
-        return None
-    except Exception:
-        log.exception("outbox worker could not be created")
-        return None
-    return asyncio.create_task(worker.run(stop), name="outbox-worker")
-
-
 # ---------------------------------------------------------------------------- building
 
 
@@ -685,7 +631,7 @@ def build_application(
     threads: int = 8,
     max_concurrent_updates: int = 4096,
 ) -> Application:  # type: ignore[type-arg]
-    """Build the PTB Application wired to the engine (used by `run_telegram` and the tests)."""
+    """Build the PTB Application wired to the engine (used by `bot.runtime.run_telegram` and the tests)."""
     settings = app.settings
     frontend_ref: list[TelegramFrontend] = []
 
@@ -749,8 +695,13 @@ async def serve(
     stop: asyncio.Event | None = None,
     poll_timeout: float = 10.0,
     handle_signals: bool = True,
+    runtime: Runtime | None = None,
 ) -> int:
-    """Run until SIGINT/SIGTERM (or `stop`), then finish pending turns and stop cleanly."""
+    """Run until SIGINT/SIGTERM (or `stop`), then finish pending turns and stop cleanly.
+
+    `runtime` (bot/runtime.py, made by `bot.runtime.serve_telegram` with this adapter as the
+    deliverer of notices and messages) runs the background jobs while the bot serves; it is
+    stopped once the pending turns are finished."""
     frontend = frontend_of(application)
     settings = frontend.app.settings
     stop = stop or asyncio.Event()
@@ -760,6 +711,7 @@ async def serve(
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
     server = None
+    started = False
     try:
         await application.initialize()
     except TelegramError as exc:
@@ -769,6 +721,10 @@ async def serve(
         if application.post_init is not None:
             await application.post_init(application)
         await application.start()
+        if runtime is not None:
+            frontend.runtime = runtime
+            await runtime.start()
+            started = True
         if webhook:
             server = await _start_webhook(application, settings)
             if server is None:
@@ -793,11 +749,13 @@ async def serve(
             await application.updater.stop()
         if application.running:
             await application.stop()
+        if runtime is not None and started:  # after the last turns, which may queue e-mails
+            await runtime.stop()
         if server is not None:
             await server.close_all_connections()
         await application.shutdown()
         if application.post_shutdown is not None:
-            await application.post_shutdown(application)  # outbox worker and notices stopped
+            await application.post_shutdown(application)
         if handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -878,7 +836,6 @@ def _health(frontend: TelegramFrontend) -> tuple[bool, str]:
     return ok, status
 
 
-RETENTION_EVERY = 600.0  # seconds between two passes of the draft retention policy
 MAX_WEBHOOK_BODY = 1024 * 1024  # 1 MiB
 WEBHOOK_ANSWER_WITHIN = 45.0  # seconds a webhook request waits for its turn before answering
 
@@ -958,15 +915,6 @@ def _handlers() -> tuple[type, type]:
 _WebhookHandler, _HealthHandler = _handlers()
 
 
-def run_telegram(settings: Settings, webhook: bool = False) -> int:
-    """`python -m bot run [--webhook]`: the bot on Telegram until SIGTERM/SIGINT."""
-    from bot.app import build_app
-
-    app = build_app(settings)
-    application = build_application(app, rate_limit=settings.telegram_rate_limit)
-    return asyncio.run(serve(application, webhook=webhook))
-
-
 __all__ = [
     "COMMANDS",
     "MESSAGE_LIMIT",
@@ -975,6 +923,5 @@ __all__ = [
     "file_url_for",
     "frontend_of",
     "media_kind",
-    "run_telegram",
     "serve",
 ]

@@ -13,14 +13,18 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.config import AMI_FLOW
 from bot.engine.flow import Flow, TurnContext
 from bot.engine.messages import Button, Document, Incoming, Kind, Reply
 from bot.engine.texts import Texts, menu_texts
+from bot.privacy import dpo, erase_user, my_data
 from bot.qa.intent import QAContext
 
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
     from bot.config import Settings
     from bot.qa import QAAnswer, QAService
     from bot.storage.store import Store
@@ -31,10 +35,33 @@ CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u
 MAX_LINKS = 40  # short button payloads remembered per conversation
 SEEN_UPDATES = 50  # update ids remembered per conversation to apply each update once
 StaffCommand = Callable[[TurnContext, str], list[Reply]]
-AMI_FLOW = "ami_bretagne"
 ORIENTATION_FLOW = "orientation"
 REPLY_KEY = "_ars_reply"  # the response whose ARS message the next text answers (exchange.py)
 QA_CONTEXT_KEY = "_qa"  # what the last question was about (follow-ups), in the conversation
+
+
+class Exchange(Protocol):
+    """The port to the messages exchanged with the ARS (`bot.exchange`, given by build_app)."""
+
+    def handle_choice(
+        self,
+        session: Session,
+        store: Store,
+        settings: Settings,
+        user_id: int,
+        data: dict[str, Any],
+        payload: str,
+    ) -> list[Reply]: ...
+
+    def record_reply(
+        self,
+        session: Session,
+        store: Store,
+        settings: Settings,
+        user_id: int,
+        submission_id: int,
+        text: str,
+    ) -> tuple[list[Reply], bool]: ...
 
 
 def clean_text(text: str) -> str:
@@ -53,6 +80,7 @@ class DialogueEngine:
     staff_commands: dict[str, StaffCommand] = field(default_factory=dict)
     texts: Texts = field(default_factory=menu_texts)
     clock: Callable[[], datetime] | None = None
+    exchange: Exchange | None = None  # without it, the ARS messages' buttons are stale
 
     # ------------------------------------------------------------------ entry point
     def handle(self, incoming: Incoming, render_documents: bool = True) -> list[Reply]:
@@ -209,10 +237,8 @@ class DialogueEngine:
             return self.render_answer(ctx, answer)
         if head == "engine":
             return [Reply(self.texts("stale_button")), *self._where_we_are(ctx)]
-        if head == "ars":  # a button of a message from the ARS (bot/exchange.py)
-            from bot import exchange
-
-            replies = exchange.handle_choice(
+        if head == "ars" and self.exchange is not None:  # a button of an ARS message
+            replies = self.exchange.handle_choice(
                 ctx.turn.session, ctx.store, self.settings, ctx.user_id, ctx.conversation.data, rest
             )
             return [*replies, *self._where_we_are(ctx, with_menu=False)]
@@ -223,10 +249,11 @@ class DialogueEngine:
 
     def _reply_to_ars(self, ctx: TurnContext, text: str) -> list[Reply]:
         """The text typed after « Répondre à l'ARS »: joins the response's thread."""
-        from bot import exchange
-
         data = ctx.conversation.data
-        replies, done = exchange.record_reply(
+        if self.exchange is None:
+            data.pop(REPLY_KEY, None)
+            return self._where_we_are(ctx)
+        replies, done = self.exchange.record_reply(
             ctx.turn.session, ctx.store, self.settings, ctx.user_id, int(data[REPLY_KEY]), text
         )
         if done:
@@ -329,7 +356,6 @@ class DialogueEngine:
 
     def _erase(self, ctx: TurnContext) -> list[Reply]:
         """/supprimer confirmed: everything the ARS has not received goes, now."""
-        from bot.privacy import dpo, erase_user
 
         erasure = erase_user(ctx.turn.session, self.settings, ctx.user_id)
         ctx.conversation.data.clear()
@@ -443,7 +469,6 @@ class DialogueEngine:
 
     def _my_data(self, ctx: TurnContext) -> list[Reply]:
         """Everything held about the user, readable (labels, what was sent where and when)."""
-        from bot.privacy import my_data
 
         draft_text = None
         flow = self.flows.get(AMI_FLOW)

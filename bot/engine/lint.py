@@ -23,6 +23,9 @@ from bot.engine.forms import (
     Step,
 )
 from bot.engine.validators import UNDERSTANDERS, VALIDATORS
+from bot.schema import SchemaError
+from bot.schema.dialogues import model_for, read_dialogue
+from bot.schema.form import FormFile
 
 OUTCOME_ACTIONS = {"restart", "menu", "question", "goto", "switch"}
 LONGEST_ACTION = 24  # e.g. "i.referents.19" or "f.practice_other"
@@ -31,10 +34,6 @@ LONGEST_ACTION = 24  # e.g. "i.referents.19" or "f.practice_other"
 def lint_file(path: Path, known_flows: set[str] | None = None) -> list[str]:
     """Problems found in one dialogue file (empty when it is fine): its schema
     (bot/schema), then the checks below for a flow."""
-    from bot.schema import SchemaError
-    from bot.schema.dialogues import model_for, read_dialogue
-    from bot.schema.form import FormFile
-
     try:
         data = read_dialogue(path)
     except SchemaError as exc:
@@ -194,21 +193,3 @@ def _lint_reachability(spec: FormSpec) -> list[str]:
                 seen.add(nxt)
                 queue.append(nxt)
     return [f"étape inatteignable : {s}" for s in spec.states if s not in seen and s != DONE]
-
-
-def lint_directory(directory: Path, other_flows: set[str] | None = None) -> list[str]:
-    """Problems in every dialogue file of `directory` (`other_flows` exist elsewhere)."""
-    from bot.schema.lint import lint_dialogues
-
-    return lint_dialogues(directory, other_flows)
-
-
-def main() -> int:
-    from bot.config import DIALOGUES_DIR
-    from bot.schema.lint import run_lint
-
-    return run_lint([str(DIALOGUES_DIR)])
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

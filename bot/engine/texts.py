@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import DIALOGUES_DIR
+from bot.schema.dialogues import read_menu
 
 
 class Texts:
@@ -18,8 +19,6 @@ class Texts:
     @classmethod
     def load(cls, path: Path) -> Texts:
         """Read `menu.yaml` through its schema (bot/schema/menu.py): `SchemaError` if broken."""
-        from bot.schema.dialogues import read_menu
-
         return cls(read_menu(path))
 
     def __call__(self, key: str, **values: Any) -> str:

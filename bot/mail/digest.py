@@ -19,8 +19,8 @@ from bot.config import Settings
 from bot.mail import fiche as F
 from bot.mail.outbox import KIND_DIGEST, mail_domain
 from bot.mail.render import mail_address, render_html, render_text
-from bot.staff.overlaps import overlaps_in_index
 from bot.storage.models import OutboxJob, OutboxStatus, Submission
+from bot.storage.overlaps import overlaps_in_index
 from bot.storage.store import Store
 
 

@@ -10,9 +10,9 @@ from typing import Any
 from sqlmodel import Session
 
 from bot.config import Settings
+from bot.mail.trust import copies_today, is_verified
 from bot.storage.models import OutboxJob, Submission
 from bot.storage.store import Store
-from bot.trust import copies_today, is_verified
 
 KIND_ARS = "ars"
 KIND_COPY = "copy"
@@ -74,7 +74,7 @@ def enqueue_submission(
 ) -> list[OutboxJob]:
     """Queue the ARS e-mail (and the respondent's copy) in the caller's transaction.
 
-    The copy is queued only to an address this user proved they hold (`bot.trust`) and while
+    The copy is queued only to an address this user proved they hold (`bot.mail.trust`) and while
     that address has received fewer than COPIES_PER_DAY copies in 24 h; otherwise the user has
     the PDF in the chat only.
     """

@@ -15,10 +15,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from bot.config import Settings
 from bot.mail import fiche as F
+from bot.mail.export import rows_to_csv, submission_row
 from bot.mail.outbox import KIND_ARS, KIND_COPY, valid_address
 from bot.mail.pdfproc import render_pdf
-from bot.staff.overlaps import Overlap
 from bot.storage.models import Submission
+from bot.storage.overlaps import Overlap
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 _text_env = Environment(
@@ -128,8 +129,6 @@ def build_submission_message(
     now: Any = None,
 ) -> EmailMessage:
     """The ARS e-mail (or the respondent's copy): text and HTML bodies, PDF, JSON and CSV."""
-    from bot.staff.export import rows_to_csv, submission_row
-
     fiche = F.build_fiche(submission)
     reply_to, skipped = reply_to_addresses(submission)
     is_copy = kind == KIND_COPY

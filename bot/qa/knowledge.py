@@ -11,6 +11,7 @@ import yaml
 
 from bot.qa.segment import Passage, segment
 from bot.qa.textnorm import quote_in, quote_pieces, scorer_plain
+from bot.schema.knowledge import read_knowledge_yaml
 
 try:  # libyaml is much faster when present
     _Loader: Any = yaml.CSafeLoader
@@ -92,8 +93,6 @@ class KnowledgeBase:
 
 def _read_yaml(path: Path) -> Any:
     """The file's data, validated by its schema (bot/schema/knowledge.py): `SchemaError`."""
-    from bot.schema.knowledge import read_knowledge_yaml
-
     return read_knowledge_yaml(path)
 
 

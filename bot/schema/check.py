@@ -139,22 +139,6 @@ def _glossary_topic(acronym: str) -> str:
     return "glossaire-" + re.sub(r"[^a-z0-9]+", "-", acronym.lower()).strip("-")
 
 
-# --------------------------------------------------------------------------- startup
-def validate_startup(dialogues_dir: Path, knowledge_dir: Path | None) -> None:
-    """What the bot checks before starting: every dialogue file (its schema, then the
-    dialogue linter: targets, reachability…) and the knowledge files."""
-    from bot.schema.lint import lint_dialogues
-
-    problems = lint_dialogues(dialogues_dir)
-    menu = dialogues_dir / dialogue_schema.MENU_FILE
-    if not menu.exists():
-        problems.append(f"{shown_path(menu)} : fichier manquant (les textes du menu)")
-    if knowledge_dir is not None:
-        problems += check_knowledge(knowledge_dir)
-    if problems:
-        raise SchemaError(problems)
-
-
 # --------------------------------------------------------------------------- JSON Schema
 def json_schemas() -> dict[str, dict[str, Any]]:
     """Relative path (under the repository) → JSON Schema, for every kind of file."""
@@ -244,6 +228,5 @@ __all__ = [
     "load",
     "plain",
     "stale_schemas",
-    "validate_startup",
     "write_schemas",
 ]

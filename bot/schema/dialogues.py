@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from bot.schema.base import load, plain
 from bot.schema.form import FormFile
+from bot.schema.length import expand_length
 from bot.schema.menu import MenuTexts
 
 MENU_FILE = "menu.yaml"
@@ -26,8 +27,10 @@ def model_for(path: Path) -> tuple[type[BaseModel], str]:
 
 
 def read_form(path: Path) -> dict[str, Any]:
-    """A flow file's data once validated (`SchemaError` otherwise)."""
-    return plain(load(FormFile, path, empty={}))
+    """A flow file's data once validated (`SchemaError` otherwise), with the form's length
+    written in its prompts (`{length.…}`, bot/schema/length.py)."""
+    form = load(FormFile, path, empty={})
+    return expand_length(form, plain(form))
 
 
 def read_menu(path: Path) -> dict[str, Any]:
@@ -37,4 +40,5 @@ def read_menu(path: Path) -> dict[str, Any]:
 
 def read_dialogue(path: Path) -> dict[str, Any]:
     model, _ = model_for(path)
-    return plain(load(model, path, empty={}))
+    data = load(model, path, empty={})
+    return expand_length(data, plain(data)) if isinstance(data, FormFile) else plain(data)

@@ -7,6 +7,7 @@ that need the whole file (targets exist, steps reachable…) stay in `bot/engine
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any
 
@@ -266,6 +267,10 @@ TEXT_PLACEHOLDERS: dict[str, set[str]] = {
     "review_recipient": {"recipient", "name"},
 }
 
+# What a step's prompt or a group's intro may cite of the form's own length, written in when
+# the file is read (bot/schema/length.py): « {length.sections}, {length.messages}… ».
+LENGTH_PLACEHOLDERS: set[str] = {"sections", "messages", "per_item", "minutes"}
+
 
 class UnderstoodTexts(Strict):
     """The confirmation of what an understander read in a free-text answer (territory)."""
@@ -292,7 +297,10 @@ class Step(Strict):
     kind: StepKind = Field(StepKind.text, description="type d'étape (text par défaut)")
     label: str | None = Field(None, description="nom court (récapitulatif, erreurs)")
     prompt: str | list[str] | None = Field(
-        None, description="la question ; une liste : un message par élément (outcome)"
+        None,
+        description="la question ; une liste : un message par élément (outcome) ; la longueur "
+        "du parcours : {length.sections}, {length.messages}, {length.per_item}, "
+        "{length.minutes}",
     )
     why: str | None = Field(None, description="texte du bouton « Pourquoi cette question ? »")
     example: str | None = Field(None, description="exemple cité par les messages d'erreur")
@@ -355,6 +363,20 @@ class FormFile(Strict):
         None, description="boutons partagés par ancres YAML (&nom / *nom), non lus"
     )
     steps: list[Step] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _known_length_placeholders(self) -> FormFile:
+        for i, step in enumerate(self.steps):
+            texts = step.prompt if isinstance(step.prompt, list) else [step.prompt or ""]
+            for text in [*texts, step.intro or ""]:
+                for name in re.findall(r"\{length\.(\w+)\}", text):
+                    if name not in LENGTH_PLACEHOLDERS:
+                        possible = ", ".join(f"{{length.{p}}}" for p in sorted(LENGTH_PLACEHOLDERS))
+                        raise ValueError(
+                            f"steps[{i}] ({step.id}) : emplacement inconnu {{length.{name}}} "
+                            f"(possibles : {possible})"
+                        )
+        return self
 
 
 class Recipient(Strict):

@@ -23,12 +23,12 @@ from sqlmodel import Session, col, select
 
 from bot.engine.messages import Document, Reply, split_lines
 from bot.mail import fiche as F
+from bot.mail.export import export_csv, export_json, export_xlsx
 from bot.mail.outbox import KIND_ARS, KIND_DIGEST
 from bot.mail.pdfproc import render_pdf
 from bot.mail.render import safe_filename
-from bot.staff.export import export_csv, export_json, export_xlsx
-from bot.staff.overlaps import OverlapIndex, normalise, place_key
 from bot.storage.models import AuditEntry, OutboxJob, OutboxStatus, Submission
+from bot.storage.overlaps import OverlapIndex, normalise, place_key
 
 if TYPE_CHECKING:
     from bot.app import App

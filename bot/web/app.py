@@ -9,10 +9,12 @@ every POST needs the session's CSRF token (the sign-in form: a double-submit coo
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import secrets
 import threading
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,8 +40,8 @@ from bot.mail import fiche as F
 from bot.mail.pdf import render_fiche_pdf
 from bot.mail.render import safe_filename
 from bot.staff.commands import KIND_LABELS, STATUS_LABELS
-from bot.staff.overlaps import OverlapIndex
 from bot.storage.models import OutboxJob, StaffAccount, Submission
+from bot.storage.overlaps import OverlapIndex
 from bot.storage.store import Store
 from bot.web import auth, exports
 from bot.web import followup as FU
@@ -735,9 +737,15 @@ def make_oidc(settings: Settings) -> Any:
 
 
 def create_app(
-    settings: Settings, store: Store, config: FU.FollowupConfig | None = None
+    settings: Settings,
+    store: Store,
+    config: FU.FollowupConfig | None = None,
+    *,
+    background: Any = None,
 ) -> Starlette:
-    """The back office on `store` (the caller migrates; `python -m bot web` checks it is)."""
+    """The back office on `store` (the caller migrates; `python -m bot web` checks it is).
+
+    `background` (a `bot.runtime.Runtime`) is started and stopped with the server."""
     web = Web(
         settings=settings,
         store=store,
@@ -765,7 +773,17 @@ def create_app(
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     secret = settings.web_secret_key or secrets.token_urlsafe(32)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await background.start()
+        try:
+            yield
+        finally:
+            await background.stop()
+
     app = Starlette(
+        lifespan=lifespan if background is not None else None,
         routes=routes,
         middleware=[
             Middleware(
@@ -784,8 +802,15 @@ def create_app(
     return app
 
 
-def run_web(settings: Settings, host: str | None, port: int | None) -> int:
-    """`python -m bot web`: serve the back office with uvicorn."""
+def run_web(
+    settings: Settings,
+    host: str | None,
+    port: int | None,
+    *,
+    jobs: Callable[[Store, Settings], Any] | None = None,
+) -> int:
+    """`python -m bot web`: serve the back office with uvicorn (and the background jobs
+    `jobs(store, settings)` makes: see `bot.runtime.run_web`)."""
     import uvicorn
 
     from bot.storage.migrations import ensure_migrated
@@ -800,7 +825,9 @@ def run_web(settings: Settings, host: str | None, port: int | None) -> int:
 
         sys.stderr.write(f"{exc}\n")
         return 2
-    app = create_app(settings, store, config)
+    app = create_app(
+        settings, store, config, background=jobs(store, settings) if jobs is not None else None
+    )
     uvicorn.run(
         app,
         host=host or settings.web_host,

@@ -49,10 +49,7 @@ def _read_password() -> str:
 
 
 def run_web_command(settings: Settings, args: argparse.Namespace) -> int:
-    if args.command == "web":
-        from bot.web.app import run_web
-
-        return run_web(settings, args.host, args.port)
+    """`python -m bot staff …` (`python -m bot web` is `bot.runtime.run_web`)."""
     from sqlmodel import col, select
 
     from bot.storage.migrations import ensure_migrated

@@ -1,4 +1,4 @@
-"""Exports of the back office's filtered list, built on bot/staff/export.py as it is.
+"""Exports of the back office's filtered list, built on bot/mail/export.py as it is.
 
 The XLSX comes from `export_xlsx` (same columns, same protections) and is then given real
 dates in « Reçue le » (a date Excel sorts and filters, shown as 23/11/2026 10:05, Paris time)
@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 from openpyxl.styles import Font
 
 from bot.mail import fiche as F
-from bot.staff.export import COLUMNS, export_csv, export_xlsx
+from bot.mail.export import COLUMNS, export_csv, export_xlsx
 from bot.storage.models import Followup, StaffAccount, Submission
 from bot.web.followup import FollowupConfig
 

@@ -24,8 +24,8 @@ from sqlmodel import Session, col, select
 from bot import exchange
 from bot.config import ROOT
 from bot.mail import fiche as F
-from bot.staff.overlaps import OverlapIndex, normalise
 from bot.storage.models import Followup, FollowupEvent, StaffAccount, Submission
+from bot.storage.overlaps import OverlapIndex, normalise
 from bot.storage.store import Store
 from bot.territory import territory_keys
 

@@ -69,7 +69,7 @@ def answers(**overrides: Any) -> dict[str, Any]:
 
 
 def prove_address(store: Store, user_id: int, address: str) -> None:
-    """Record that the user typed back the code sent to `address` (as `bot.trust` does)."""
+    """Record that the user typed back the code sent to `address` (as `bot.mail.trust` does)."""
     now = store.clock()
     with store.unit() as session:
         session.add(

@@ -12,9 +12,9 @@ import pypdf
 import pytest
 
 from bot.config import Settings
-from bot.mail.worker import OutboxWorker, backoff
 from bot.storage.models import OutboxStatus, UserNotice
 from bot.storage.store import Store
+from bot.worker import OutboxWorker, backoff
 from tests.conftest import STAFF_ID, FakeClock
 from tests.mail.conftest import SmtpServer
 from tests.mail.factories import answers, submit

@@ -8,11 +8,11 @@ import random
 from sqlmodel import select
 
 from bot.config import Settings
-from bot.mail.worker import OutboxWorker
-from bot.staff.overlaps import OverlapIndex, overlaps_in_index
 from bot.storage.models import SubmissionCommune, SubmissionPlaceWord
+from bot.storage.overlaps import OverlapIndex, overlaps_in_index
 from bot.storage.store import Store
 from bot.territory import understand
+from bot.worker import OutboxWorker
 from tests.conftest import FakeClock
 from tests.mail.conftest import SmtpServer
 from tests.mail.factories import submit
@@ -109,7 +109,7 @@ def test_reindexing_rebuilds_the_index_of_stored_responses(
 async def test_an_ars_email_lists_the_most_shared_overlaps_and_counts_the_others(
     mail_store: Store, mail_settings: Settings, smtp_server: SmtpServer, clock: FakeClock
 ) -> None:
-    from bot.mail.worker import EMAIL_OVERLAPS
+    from bot.worker import EMAIL_OVERLAPS
 
     mail_settings.submissions_per_day = 100
     for i in range(EMAIL_OVERLAPS + 3):

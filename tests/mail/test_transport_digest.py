@@ -23,9 +23,9 @@ from bot.mail.transport import (
     make_transport,
     smtp_options,
 )
-from bot.mail.worker import OutboxWorker, deliver_pending, run_worker_cli
 from bot.storage.models import OutboxStatus
 from bot.storage.store import Store
+from bot.worker import OutboxWorker, deliver_pending, run_worker_cli
 from tests.conftest import FakeClock, make_settings
 from tests.mail.conftest import SmtpServer
 from tests.mail.factories import answers, submit

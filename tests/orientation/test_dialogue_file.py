@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.config import DIALOGUES_DIR
 from bot.engine.diagram import render
-from bot.engine.lint import lint_directory
+from bot.lint import lint_directory
 from tests.orientation.guide import SPEC
 
 

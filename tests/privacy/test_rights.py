@@ -10,9 +10,9 @@ import pytest
 from sqlmodel import select
 
 from bot.app import build_app
-from bot.mail.worker import deliver_pending
 from bot.privacy import apply_retention
 from bot.storage.models import AddressVerification, OutboxJob, Submission, UserNotice
+from bot.worker import deliver_pending
 from tests.conftest import Chat, FakeClock, make_settings
 from tests.forms.walk import fill_to_review
 

@@ -14,8 +14,8 @@ import yaml
 
 from bot.app import build_app
 from bot.config import Settings
-from bot.mail.worker import OutboxWorker
 from bot.storage.models import OutboxStatus, Submission
+from bot.worker import OutboxWorker
 from tests.conftest import STAFF_ID, Chat, FakeClock, make_settings
 from tests.forms.walk import fill_to_review
 from tests.mail.conftest import SmtpServer

@@ -16,10 +16,10 @@ import pytest
 from bot.config import DIALOGUES_DIR, ROOT
 from bot.engine.forms import FormSpec
 from bot.engine.validators import VALIDATORS
+from bot.lint import lint_paths
 from bot.schema import SchemaError
 from bot.schema.check import stale_schemas
 from bot.schema.form import ButtonAction, FormFile, FormTexts, Step, StepKind, ValidatorName
-from bot.schema.lint import lint_paths
 from bot.schema.menu import MenuTexts
 
 KNOWLEDGE_DIR = ROOT / "knowledge"

@@ -12,11 +12,11 @@ import openpyxl
 import pytest
 
 from bot.config import Settings
-from bot.mail.worker import OutboxWorker
+from bot.mail.export import export_csv, export_xlsx
 from bot.staff.commands import run_cli, staff_commands
-from bot.staff.export import export_csv, export_xlsx
-from bot.staff.overlaps import find_overlaps, split_places
 from bot.storage.models import OutboxStatus
+from bot.storage.overlaps import find_overlaps, split_places
+from bot.worker import OutboxWorker
 from tests.conftest import STAFF_ID, Chat, FakeClock
 from tests.mail.factories import answers, submit
 
@@ -229,7 +229,7 @@ def test_export_alters_no_cell_unless_it_could_be_a_formula(app) -> None:  # typ
     assert cells["Contexte"] == "'@SUM(A1)"
     assert cells["Référence"] == sub.reference  # ordinary text untouched
     for start in ("=1+1", "+1", "-1", "@x", "\tx", "\rx"):
-        from bot.staff.export import _csv_safe
+        from bot.mail.export import _csv_safe
 
         assert _csv_safe(start) == "'" + start
     assert _csv_safe("1+1") == "1+1" and _csv_safe("") == ""

@@ -15,6 +15,7 @@ import pytest
 from bot.adapters.telegram import TelegramFrontend, build_application, frontend_of, serve
 from bot.config import Settings
 from bot.engine.messages import Incoming, Reply
+from bot.runtime import telegram_runtime
 from tests.conftest import make_settings
 from tests.support.botapi import BotApiServer
 
@@ -103,7 +104,13 @@ async def start_bot(
         )
         stop = asyncio.Event()
         task = asyncio.create_task(
-            serve(application, stop=stop, poll_timeout=1, handle_signals=False)
+            serve(
+                application,
+                stop=stop,
+                poll_timeout=1,
+                handle_signals=False,
+                runtime=telegram_runtime(application),
+            )
         )
         await botapi.wait_for(lambda: task.done() or bool(botapi.calls("getupdates")), timeout=10)
         if task.done():

@@ -11,6 +11,7 @@ import pytest
 from bot.adapters.telegram import COMMANDS
 from bot.adapters.telegram_render import split_text, utf16_len
 from bot.engine.messages import Button, Incoming, Kind, Reply
+from bot.runtime import telegram_runtime
 from tests.telegram.conftest import BOT_USERNAME, Running, StartBot, StubEngine, has_flow
 
 
@@ -495,7 +496,15 @@ async def test_webhook_mode_with_secret_and_healthz(
     app = build_test_app(settings, qa_service)
     application = build_application(app, token=TOKEN, base_url=botapi.base_url)
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(application, webhook=True, stop=stop, handle_signals=False))
+    task = asyncio.create_task(
+        serve(
+            application,
+            webhook=True,
+            stop=stop,
+            handle_signals=False,
+            runtime=telegram_runtime(application),
+        )
+    )
     try:
         await botapi.wait_for(lambda: botapi.webhook_url is not None, timeout=10)
         async with aiohttp.ClientSession() as session:

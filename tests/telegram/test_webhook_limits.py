@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from bot.adapters.telegram import build_application, serve
+from bot.runtime import telegram_runtime
 from tests.support.botapi import BotApiServer, free_port
 from tests.telegram.conftest import TOKEN, build_test_app
 
@@ -30,7 +31,15 @@ async def _serving(
     app = build_test_app(settings, qa_service)
     application = build_application(app, token=TOKEN, base_url=botapi.base_url)
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(application, webhook=True, stop=stop, handle_signals=False))
+    task = asyncio.create_task(
+        serve(
+            application,
+            webhook=True,
+            stop=stop,
+            handle_signals=False,
+            runtime=telegram_runtime(application),
+        )
+    )
     try:
         await botapi.wait_for(lambda: botapi.webhook_url is not None, timeout=10)
         yield port

@@ -15,7 +15,8 @@ from email.utils import formatdate
 from bot.config import Settings
 from bot.exchange import KIND_RESPONDENT, KIND_STAFF, build_staff_message
 from bot.mail import fiche as F
-from bot.mail.digest import build_digest_message, schedule_digest
+from bot.mail.digest import build_digest_message
+from bot.mail.digest import schedule_digest as _schedule_digest
 from bot.mail.outbox import KIND_ALERT, KIND_ARS, KIND_COPY, KIND_DIGEST, unique_message_id
 from bot.mail.render import build_submission_message
 from bot.mail.transport import (
@@ -26,10 +27,10 @@ from bot.mail.transport import (
     Transport,
     make_transport,
 )
-from bot.staff.overlaps import Overlap, top_overlaps
+from bot.mail.trust import KIND_VERIFY, build_code_message
 from bot.storage.models import OutboxJob, OutboxStatus, Submission
+from bot.storage.overlaps import Overlap, top_overlaps
 from bot.storage.store import Store
-from bot.trust import KIND_VERIFY, build_code_message
 
 log = logging.getLogger(__name__)
 EMAIL_OVERLAPS = 20  # responses listed in an ARS e-mail; the back office lists them all
@@ -124,7 +125,13 @@ class OutboxWorker:
         return (await self._pass())[1]
 
     async def _pass(self) -> tuple[int, int]:
-        await asyncio.to_thread(schedule_digest, self.store, self.settings)
+        return await self.pass_once()
+
+    async def pass_once(self, *, schedule_digest: bool = True) -> tuple[int, int]:
+        """One batch: (jobs claimed, e-mails accepted). The bot's runtime keeps the digest
+        queued by a job of its own (`schedule_digest=False`); alone, the worker does it."""
+        if schedule_digest:
+            await asyncio.to_thread(_schedule_digest, self.store, self.settings)
         jobs = await asyncio.to_thread(self.store.claim_jobs, self.batch, LEASE)
         sent = 0
         for job in jobs:

@@ -15,8 +15,8 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
 from bot.mail import fiche as F
-from bot.staff.overlaps import Overlap, OverlapIndex
 from bot.storage.models import Submission
+from bot.storage.overlaps import Overlap, OverlapIndex
 
 COLUMNS: list[tuple[str, str, int]] = [  # key, header, width
     ("reference", "Référence", 16),

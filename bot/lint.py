@@ -12,6 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from bot.engine.forms import FormSpec
+from bot.engine.lint import lint_spec
+from bot.schema import SchemaError
+from bot.schema import dialogues as dialogue_schema
 from bot.schema.base import shown_path
 from bot.schema.check import (
     check_dialogues,
@@ -24,15 +28,31 @@ from bot.schema.check import (
 
 def lint_dialogues(directory: Path, other_flows: set[str] | None = None) -> list[str]:
     """Schema problems, then the dialogue linter's, of every file of `directory`."""
-    from bot.engine.forms import FormSpec
-    from bot.engine.lint import lint_spec
-
     problems, flows = check_dialogues(directory)
     known = set(other_flows or ()) | {str(data["flow"]) for data in flows.values()}
     for path, data in flows.items():
         spec = FormSpec(data, path)
         problems += [f"{shown_path(path)} : {p}" for p in lint_spec(spec, known)]
     return problems
+
+
+def lint_directory(directory: Path, other_flows: set[str] | None = None) -> list[str]:
+    """Problems in every dialogue file of `directory` (`other_flows` exist elsewhere)."""
+    return lint_dialogues(directory, other_flows)
+
+
+# --------------------------------------------------------------------------- startup
+def validate_startup(dialogues_dir: Path, knowledge_dir: Path | None) -> None:
+    """What the bot checks before starting: every dialogue file (its schema, then the
+    dialogue linter: targets, reachability…) and the knowledge files."""
+    problems = lint_dialogues(dialogues_dir)
+    menu = dialogues_dir / dialogue_schema.MENU_FILE
+    if not menu.exists():
+        problems.append(f"{shown_path(menu)} : fichier manquant (les textes du menu)")
+    if knowledge_dir is not None:
+        problems += check_knowledge(knowledge_dir)
+    if problems:
+        raise SchemaError(problems)
 
 
 def lint_paths(directories: Sequence[Path]) -> list[str]:
