@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 from bot.config import ROOT, Settings
 from bot.mail import fiche as F
 from bot.storage.models import (
+    MEETING_STATUS_LABELS,
     Followup,
     FollowupEvent,
     Meeting,
@@ -1161,15 +1162,7 @@ STATE_LABELS = {
     MessageState.DELIVERED: ("Remis", "success"),
     MessageState.UNDELIVERED: ("Non remis", "error"),
 }
-MEETING_LABELS = {
-    "proposed": "Créneaux proposés, en attente de choix",
-    "scheduled": "Planifié",
-    "others_asked": "D'autres créneaux sont demandés",
-    "cancelled": "Annulé",
-    "withdrawn": "Remplacé par une nouvelle proposition",
-    "reschedule_asked": "Annulé par le répondant, qui demande un autre créneau",
-    "declined": "Décliné par le répondant",
-}
+MEETING_LABELS = MEETING_STATUS_LABELS  # the French label of each status
 # a respondent's row in a joint meeting, as the agent sees it
 PARTICIPATION_LABELS = {
     "proposed": ("Invitation envoyée, sans réponse", "info"),

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from bot.config import AMI_FLOW, Settings
 from bot.storage.models import (
+    MEETING_STATUS_LABELS,
     AddressVerification,
     Conversation,
     Followup,
@@ -351,14 +352,13 @@ def my_data(
     meetings = list(
         session.exec(select(Meeting).where(col(Meeting.submission_id).in_(list(sub_refs))))
     )
-    from bot.exchange import MEETING_LABELS
 
     for meeting in meetings:
         slot = session.get(MeetingSlot, meeting.chosen_slot_id) if meeting.chosen_slot_id else None
         when = f", {_when(slot.starts_at)} — {slot.place}" if slot is not None else ""
         # a joint meeting: only that it is one; the other respondents invited are not named
         joint = " commun (avec d'autres porteurs de projets voisins)" if meeting.joint_id else ""
-        status = MEETING_LABELS.get(meeting.status, meeting.status)
+        status = MEETING_STATUS_LABELS.get(meeting.status, meeting.status)
         lines.append(
             f"• Temps d'échange{joint} ({sub_refs.get(meeting.submission_id, '')}) : {status}{when}"
         )

@@ -361,3 +361,15 @@ class MeetingSlot(SQLModel, table=True):
     starts_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     ends_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     place: str = Field(default="", max_length=500)  # an address, or a https:// video link
+
+
+# what each meeting status reads as, for staff and respondents (/mesdonnees, back office)
+MEETING_STATUS_LABELS = {
+    "proposed": "Créneaux proposés, en attente de choix",
+    "scheduled": "Planifié",
+    "others_asked": "D'autres créneaux sont demandés",
+    "cancelled": "Annulé",
+    "withdrawn": "Remplacé par une nouvelle proposition",
+    "reschedule_asked": "Annulé par le répondant, qui demande un autre créneau",
+    "declined": "Décliné par le répondant",
+}
