@@ -78,8 +78,11 @@ def settings(sqlite_url: str, tmp_path: Path) -> Settings:
     return make_settings(sqlite_url, tmp_path)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def qa_service():  # type: ignore[no-untyped-def]
+    """The question-answering service, loaded once; autouse so that the index cache is built
+    (spaCy vectors, topic classifier: 10-20 s) before any test starts a bot process, whose
+    readiness wait would otherwise include the build."""
     from bot.qa import QAService
 
     return QAService.load()

@@ -255,7 +255,7 @@ def is_medical_advice(text: str) -> bool:
     return bool(_MEDICAL_ADVICE.search(" ".join(raw_tokens(text))))
 
 
-def complete(text: str, now: QuestionShape, ctx: QAContext) -> str | None:
+def complete(text: str, now: QuestionShape, ctx: QAContext, force: bool = False) -> str | None:
     """The follow-up completed with what the previous turn was about, or None when the
     question stands on its own (a new subject resets the context).
 
@@ -263,8 +263,11 @@ def complete(text: str, now: QuestionShape, ctx: QAContext) -> str | None:
       object replaced: « c'est quoi une ESP ? »;
     - « et elles sont financées comment ? » → the new words plus the previous objects;
     - « je l'envoie où ? » → the new words plus the previous question's words.
+
+    `force` completes a message that does not look elliptic (a longer one that nothing answers
+    alone: « et ces indicateurs, c'est qui qui les décide ? »).
     """
-    if ctx.is_empty or not now.is_elliptic:
+    if ctx.is_empty or not (now.is_elliptic or force):
         return None
     prev = shape(ctx.question)
     words = [t for t in now.tokens if t not in {"et", "mais", "ok", "okay", "donc", "alors"}]

@@ -377,6 +377,19 @@ class QAService:
             weak_alone = answer.abstained or answer.score < FOLLOW_KEEP
             if not followed.abstained and (strong or weak_alone):
                 answer, used = followed, completed
+        elif (
+            not ctx.is_empty
+            and answer.abstained
+            and answer.kind == "abstain"
+            and not self._is_new_subject(text)
+        ):
+            # a longer message that nothing answers alone, in a conversation: read it with the
+            # previous question (« et ces indicateurs, c'est qui qui les décide ? »)
+            forced = complete(text, now, ctx, force=True)
+            if forced:
+                followed = self.answer(forced)
+                if not followed.abstained:
+                    answer, used = followed, forced
         if answer.kind in {"greeting", "thanks", "invalid"}:
             return answer, ctx  # small talk keeps the subject
         if answer.abstained:

@@ -200,3 +200,19 @@ def test_a_follow_up_about_another_region_abstains_instead_of_repeating_the_ami(
     third, _ = service.reply("et pour une ESP ?", ctx)
     assert "ESP" in third.text or third.abstained  # the context was reset, not the AMI again
     assert "septembre 2021" not in third.text
+
+
+def test_a_longer_follow_up_nothing_answers_alone_is_read_with_the_previous_question(
+    service: QAService,
+) -> None:
+    alone = service.answer("Bon, et tout ça prend combien de temps ?")
+    assert alone.abstained
+    _, ctx = service.reply("Quelles sont les étapes pour créer une CPTS ?", None)
+    followed, _ = service.reply("Bon, et tout ça prend combien de temps ?", ctx)
+    assert not followed.abstained
+    assert re.search(r"15 jours|2 mois|deux mois", norm(followed.text))
+
+
+def test_night_and_weekend_duty_is_read_as_the_permanence_des_soins(service: QAService) -> None:
+    answer = service.answer("Les gardes de nuit peuvent-elles entrer dans le projet d'une CPTS ?")
+    assert "permanence des soins" in norm(answer.text)
