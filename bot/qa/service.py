@@ -175,6 +175,13 @@ _PAY_Q = re.compile(
     r"\bquel(le)? est (le|la) (remuneration|paie|paye)\b"
 )
 _NUMBERED_Q = re.compile(r"\b(avenant|article|decret|arrete|circulaire|instruction) (n )?(\d+)\b")
+# a text of a year the texts never mention (« la loi de 2019 », « la loi Valletoux de 2023 »)
+_DATED_TEXT_Q = re.compile(
+    r"\b(?:loi|lois|decret|arrete|ordonnance|instruction|circulaire|avenant|accord|convention|"
+    r"reforme)\b(?:\s+\w+){0,3}?\s+(?:de |du |en )?(19[5-9]\d|20[0-4]\d)\b"
+)
+# a code article (« l'article L. 6321-1 »): the texts quote a handful
+_CODE_ARTICLE_Q = re.compile(r"\b[lrd] ?(\d{4}) (\d+)(?: (\d+))?\b")
 # a contact, an address or a phone number asked for a place or a structure the texts never name
 # ("le numéro de la CPTS de Brest", "l'adresse de la MSP de Vannes"): only the AMI contact exists
 _CONTACT_Q = re.compile(
@@ -731,6 +738,12 @@ class QAService:
         for m in _NUMBERED_Q.finditer(q):
             if not re.search(rf"\b{m.group(1)}s?\b[^.]{{0,40}}\b{m.group(3)}\b", self._corpus):
                 return True
+        if any(year not in self._corpus for year in _DATED_TEXT_Q.findall(q)):
+            return True
+        for m in _CODE_ARTICLE_Q.finditer(q):
+            number = "-".join(g for g in m.groups() if g)
+            if not re.search(rf"\b{number}\b", self._corpus):
+                return True  # « l'article L. 6321-1 »: not one the texts quote
         # an outside service or place (Ameli pro, Doctolib, DMP, tiers payant, a département):
         # only when the rest of the question is clearly in the domain and answered
         if self._outside_q.search(q):

@@ -380,3 +380,15 @@ def test_whether_a_cpts_already_exists_in_a_commune_abstains_but_the_rule_is_ans
 
 def test_a_person_question_with_en_abstains(service: QAService) -> None:
     assert service.answer("La CPTS de Dinan, qui en est le président ?").abstained
+
+
+def test_a_law_of_a_year_or_a_code_article_the_texts_never_quote_abstains(
+    service: QAService,
+) -> None:
+    for q in (
+        "Qu'est-ce que la loi Valletoux de 2023 change pour les CPTS ?",
+        "Une CPTS est-elle un réseau de santé au sens de l'article L. 6321-1 ?",
+    ):
+        assert service.answer(q).abstained, q
+    for q in ("Quelle loi de 2016 a créé les CPTS ?", "Que dit l'article L. 1434-12 du CSP ?"):
+        assert not service.answer(q).abstained, q
