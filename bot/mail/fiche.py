@@ -306,10 +306,10 @@ def _group_block(step: Step, value: Any, base: Block) -> Block:
     return base
 
 
-def _block(step: Step, answers: dict[str, Any], sections: dict[str, str]) -> Block:
+def _block(step: Step, answers: dict[str, Any]) -> Block:
     section = _text(step.raw.get("section")) or step.label
-    shared = list(sections.values()).count(section) > 1
-    heading = _text(step.raw.get("heading")) or (step.label if shared else "")
+    # under a banner of its own label a question needs no title; under another, it has one
+    heading = _text(step.raw.get("heading")) or (step.label if section != step.label else "")
     base = Block(
         id=step.id,
         label=step.label,
@@ -384,7 +384,6 @@ def build_fiche(submission: Submission, spec: FormSpec | None = None) -> Fiche:
     answers = submission.answers or {}
     texts = fiche_texts(spec)
     steps = question_steps(spec)
-    sections = {s.id: _text(s.raw.get("section")) or s.label for s in steps}
     when = submitted_at(submission)
     return Fiche(
         reference=submission.reference,
@@ -400,7 +399,7 @@ def build_fiche(submission: Submission, spec: FormSpec | None = None) -> Fiche:
         submitted=french_date(when),
         submitted_at=when,
         not_given=NOT_GIVEN,
-        blocks=[_block(s, answers, sections) for s in steps],
+        blocks=[_block(s, answers) for s in steps],
         flags=[
             {
                 # the field's label (« Référent 2 — Téléphone »), the path for older responses
