@@ -93,5 +93,8 @@ def build_app(
 def load_flows(app: App, directory: Path | None = None) -> dict[str, Any]:
     """Every flow declared in `dialogues/` (AMI form, orientation guide)."""
     from bot.engine.forms import load_flows as load_yaml_flows
+    from bot.mail.fiche import register_forms
 
-    return load_yaml_flows(directory or DIALOGUES_DIR, app)
+    flows = load_yaml_flows(directory or DIALOGUES_DIR, app)
+    register_forms(flow.spec for flow in flows.values())  # their responses' fiches
+    return flows

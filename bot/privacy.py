@@ -277,15 +277,7 @@ def my_data(
         lines += [
             "",
             f"Réponse {sub.reference}, envoyée le {fiche.submitted}",
-            "Professionnels / structures :",
-            *(f"  • {fiche.actor_line(a)}" for a in fiche.actors),
-            "Référent(s) :",
-            *(f"  • {fiche.referent_line(r)}" for r in fiche.referents),
-            "Objectifs attendus :",
-            *(f"  {'☒' if on else '☐'} {label}" for on, label in fiche.objectives),
-            f"Contexte : {fiche.context}",
-            f"Territoire de projet : {fiche.territory or '(non renseigné)'}",
-            f"Calendrier : {fiche.calendar}",
+            *fiche.lines(),
         ]
         data["submissions"].append(
             {"reference": sub.reference, "created_at": sub.created_at.isoformat(), **sub.answers}

@@ -43,27 +43,27 @@ DELAY_NOTICE_AFTER = timedelta(minutes=15)
 LEASE = timedelta(minutes=5)
 
 SENT_NOTICE = (
-    "Votre réponse {reference} a bien été transmise au secrétariat de l'ARS Bretagne ({mailbox})."
+    "Votre réponse {reference} a bien été transmise au secrétariat de l'{issuer} ({mailbox})."
 )
 DELAYED_NOTICE = (
-    "L'envoi de votre réponse {reference} au secrétariat de l'ARS Bretagne est retardé "
+    "L'envoi de votre réponse {reference} au secrétariat de l'{issuer} est retardé "
     "(serveur de messagerie indisponible) ; il sera retenté automatiquement. Votre réponse "
     "est enregistrée : vous n'avez rien à refaire."
 )
 SAVED_NOT_SENT_NOTICE = (
     "Votre réponse {reference} est enregistrée, mais elle n'a pas été envoyée par e-mail : "
     "aucun serveur de messagerie n'est configuré sur ce bot (mode démonstration). Pour qu'elle "
-    "parvienne à l'ARS Bretagne, transmettez-lui la fiche PDF reçue ici : {contact}."
+    "parvienne à l'{issuer}, transmettez-lui la fiche PDF reçue ici : {contact}."
 )
 FAILED_NOTICE = (
     "Votre réponse {reference} est bien enregistrée, mais le serveur de messagerie a refusé "
-    "de la transmettre au secrétariat de l'ARS Bretagne. Les personnes chargées du bot en ont "
-    "été alertées et la renverront. Vous pouvez aussi écrire à l'ARS : {contact}."
+    "de la transmettre au secrétariat de l'{issuer}. Les personnes chargées du bot en ont "
+    "été alertées et la renverront. Vous pouvez aussi écrire à l'{issuer} : {contact}."
 )
 FAILED_UNALERTED_NOTICE = (
     "Votre réponse {reference} est bien enregistrée, mais le serveur de messagerie a refusé "
-    "de la transmettre au secrétariat de l'ARS Bretagne, et personne n'a pu en être prévenu "
-    "automatiquement. Merci d'écrire à l'ARS en indiquant votre référence, avec la fiche PDF "
+    "de la transmettre au secrétariat de l'{issuer}, et personne n'a pu en être prévenu "
+    "automatiquement. Merci d'écrire à l'{issuer} en indiquant votre référence, avec la fiche PDF "
     "reçue ici : {contact}."
 )
 STAFF_ALERT_NOTICE = (
@@ -81,9 +81,15 @@ CODE_FAILED_NOTICE = (
 )
 COPY_FAILED_NOTICE = (
     "La copie de votre réponse {reference} n'a pas pu être remise à {recipient} (adresse "
-    "refusée par le serveur de messagerie). Cela ne change rien pour l'ARS Bretagne, qui "
+    "refusée par le serveur de messagerie). Cela ne change rien pour l'{issuer}, qui "
     "reçoit votre réponse de son côté."
 )
+
+
+def form_words(sub: Submission) -> dict[str, str]:
+    """The issuer (« ARS Bretagne ») and its contact, from the response's form (`fiche:`)."""
+    fiche = F.build_fiche(sub)
+    return {"issuer": fiche.issuer or "ARS", "contact": fiche.contact or fiche.recipient}
 
 
 class JobError(Exception):
@@ -207,10 +213,10 @@ class OutboxWorker:
         notice = None
         if job.kind == KIND_ARS and sub is not None and job.sent_at is None:
             if isinstance(self.transport, EmlDirectoryTransport):
-                text = SAVED_NOT_SENT_NOTICE.format(reference=sub.reference, contact=F.ARS_CONTACT)
+                text = SAVED_NOT_SENT_NOTICE.format(reference=sub.reference, **form_words(sub))
             else:
                 text = SENT_NOTICE.format(
-                    reference=sub.reference, mailbox=self.settings.ars_mailbox
+                    reference=sub.reference, mailbox=job.recipient, **form_words(sub)
                 )
             notice = (sub.user_id, text)
         await asyncio.to_thread(
@@ -232,7 +238,8 @@ class OutboxWorker:
             job.attempts + 1 >= DELAY_NOTICE_ATTEMPTS or now - job.created_at >= DELAY_NOTICE_AFTER
         )
         if job.kind == KIND_ARS and sub is not None and not job.delay_notified and late:
-            notice = (sub.user_id, DELAYED_NOTICE.format(reference=sub.reference))
+            text = DELAYED_NOTICE.format(reference=sub.reference, **form_words(sub))
+            notice = (sub.user_id, text)
         staff: list[tuple[int, str]] = []
         if (
             notice is not None
@@ -261,9 +268,11 @@ class OutboxWorker:
         alerts, staff_notices = self._alerts(job, sub, error)
         if sub is not None and job.kind == KIND_ARS:
             template = FAILED_NOTICE if (alerts or staff_notices) else FAILED_UNALERTED_NOTICE
-            notice = (sub.user_id, template.format(reference=sub.reference, contact=F.ARS_CONTACT))
+            notice = (sub.user_id, template.format(reference=sub.reference, **form_words(sub)))
         elif sub is not None and job.kind == KIND_COPY:
-            text = COPY_FAILED_NOTICE.format(reference=sub.reference, recipient=job.recipient)
+            text = COPY_FAILED_NOTICE.format(
+                reference=sub.reference, recipient=job.recipient, **form_words(sub)
+            )
             notice = (sub.user_id, text)
         elif job.kind == KIND_VERIFY and job.payload.get("user_id"):
             text = CODE_FAILED_NOTICE.format(recipient=job.recipient)

@@ -94,9 +94,9 @@ def build_digest_message(store: Store, settings: Settings, job: OutboxJob) -> Em
             {
                 "reference": sub.reference,
                 "submitted": fiche.submitted,
-                "where": fiche.territory or fiche.first_commune or F.NOT_GIVEN,
-                "first_actor": fiche.first_actor,
-                "objectives": ", ".join(label for checked, label in fiche.objectives if checked),
+                "where": fiche.where or fiche.not_given,
+                "first_actor": fiche.who,
+                "objectives": ", ".join(fiche.checked()),
                 "overlaps": overlaps,
             }
         )

@@ -52,6 +52,16 @@ def valid_address(value: str | None) -> str | None:
     return value
 
 
+def ars_recipient(submission: Submission, settings: Settings) -> str:
+    """Where a response goes: the address stored when it was submitted (its form's recipient,
+    the one the respondent was told), else its form's rule: the form's `recipient.address`,
+    otherwise the ARS_MAILBOX setting (docs/forms.md)."""
+    from bot.mail.fiche import form_spec, recipient_address
+
+    stored = valid_address(str(submission.recipient or "").strip())
+    return stored or recipient_address(form_spec(submission.form_id), settings)
+
+
 def first_referent_address(answers: dict[str, Any]) -> str | None:
     """The first usable referent e-mail of a set of answers."""
     for referent in answers.get("referents") or []:
@@ -83,7 +93,7 @@ def enqueue_submission(
         store.add_outbox_job(
             session,
             kind=KIND_ARS,
-            recipient=settings.ars_mailbox,
+            recipient=ars_recipient(submission, settings),
             message_id=message_id(submission.reference, KIND_ARS, settings),
             submission_id=submission.id,
         )

@@ -1,4 +1,4 @@
-"""The filled AMI fiche as a PDF (fpdf2), laid out like the ARS Bretagne form."""
+"""The filled fiche as a PDF (fpdf2), laid out from its form (`bot/mail/fiche.py`)."""
 
 from __future__ import annotations
 
@@ -106,11 +106,12 @@ def for_core_font(text: str) -> str:
 
 
 class FichePDF(FPDF):
-    """An A4 page with the ARS header and a footer carrying the reference."""
+    """An A4 page with the issuer's header and a footer carrying the reference."""
 
-    def __init__(self, reference: str, unicode_font: bool, fiche: F.Fiche | None = None) -> None:
+    def __init__(self, fiche: F.Fiche, unicode_font: bool) -> None:
         super().__init__(format="A4")
-        self.reference = reference
+        self.reference = reference = fiche.reference
+        self.not_given = fiche.not_given
         self.charset = _font_charset() if unicode_font else frozenset()
         self.family = "DejaVu" if self.charset else "Helvetica"
         if self.charset:
@@ -118,15 +119,14 @@ class FichePDF(FPDF):
             self.add_font("DejaVu", "B", str(BOLD))
         self.set_margins(18, 16, 18)
         self.set_auto_page_break(True, margin=18)
-        self.set_title(self.t(f"Réponse {reference} à l'appel à manifestation d'intérêt CPTS"))
-        self.set_subject(self.t(f"{F.SUBTITLE} — {F.ISSUER}"))
-        # the author is whoever answered (the first actor), not the ARS, which receives it
-        if fiche is not None and (fiche.first_actor or fiche.referents):
-            author = fiche.first_actor or fiche.referents[0]["name"]
-            self.set_author(self.t(author))
-            self.set_creation_date(fiche.submitted_at)
-        self.set_keywords(self.t(f"AMI CPTS, {F.ISSUER}, {reference}"))
-        self.set_creator(self.t(f"Bot ESP / CPTS — formulaire de l'{F.ISSUER}"))
+        self.set_title(self.t(f"Réponse {reference} — {fiche.form_title}"))
+        self.set_subject(self.t(" — ".join(t for t in (fiche.subtitle, fiche.issuer) if t)))
+        # the author is whoever answered (the form's `who`), not the issuer, which receives it
+        if fiche.who:
+            self.set_author(self.t(fiche.who))
+        self.set_creation_date(fiche.submitted_at)
+        self.set_keywords(self.t(", ".join(t for t in (fiche.issuer, reference) if t)))
+        self.set_creator(self.t(f"Bot ESP / CPTS — {fiche.form_title}"))
 
     def t(self, text: str) -> str:
         return for_unicode_font(text, self.charset) if self.charset else for_core_font(text)
@@ -178,84 +178,73 @@ class FichePDF(FPDF):
         self.multi_cell(0, 6, self.t(label), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     def answer(self, text: str) -> None:
-        self.para(text or F.NOT_GIVEN, size=10)
+        self.para(text or self.not_given, size=10)
 
 
 def render_fiche_pdf(submission: Submission, *, unicode_font: bool = True) -> bytes:
     """The filled fiche as PDF bytes (also sent in the Telegram chat)."""
     fiche = F.build_fiche(submission)
-    pdf = FichePDF(fiche.reference, unicode_font, fiche)
+    pdf = FichePDF(fiche, unicode_font)
     pdf.alias_nb_pages()
     pdf.add_page()
 
     pdf.font(10, bold=True)
     pdf.set_text_color(*NAVY)
-    pdf.cell(90, 6, pdf.t(F.ISSUER))
+    pdf.cell(90, 6, pdf.t(fiche.issuer))
     pdf.font(9)
     pdf.cell(
         0, 6, pdf.t(f"Réponse {fiche.reference}"), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT
     )
-    pdf.cell(90, 5, pdf.t("Direction Adjointe des Soins de Proximité et Formations en Santé"))
+    pdf.cell(90, 5, pdf.t(fiche.issuer_unit))
     pdf.cell(
         0, 5, pdf.t(f"Reçue le {fiche.submitted}"), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT
     )
     pdf.ln(5)
     pdf.font(14, bold=True)
-    pdf.multi_cell(0, 7, pdf.t(F.TITLE), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.font(12, bold=True)
-    pdf.multi_cell(0, 6.5, pdf.t(F.SUBTITLE), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_text_color(0, 0, 0)
-    pdf.font(9)
-    pdf.multi_cell(
-        0,
-        5,
-        pdf.t(f"A retourner à : {F.RETURN_TO}"),
-        align="C",
-        new_x=XPos.LMARGIN,
-        new_y=YPos.NEXT,
-    )
-
-    pdf.section("Professionnels/Structures")
-    pdf.para(f"{F.ACTORS_HEADING} :", bold=True)
-    pdf.hint(F.ACTORS_HINT)
-    for i, actor in enumerate(fiche.actors, 1):
-        pdf.para(f"{i}. {fiche.actor_line(actor)}")
-    if not fiche.actors:
-        pdf.answer("")
-    pdf.ln(2)
-    pdf.para(f"{F.REFERENTS_HEADING} :", bold=True)
-    pdf.hint(F.REFERENTS_HINT)
-    for i, referent in enumerate(fiche.referents, 1):
-        kept_whole = {**referent, "phone": unbreakable(referent["phone"])}
-        pdf.para(f"{i}. {fiche.referent_line(kept_whole)}")
-    if not fiche.referents:
-        pdf.answer("")
-
-    pdf.section("Objectifs attendus")
-    pdf.hint("(Case à cocher)")
-    for checked, label in fiche.objectives:
-        pdf.checkbox(checked, label)
-
-    pdf.section("Contexte")
-    pdf.hint(F.CONTEXT_HINT)
-    pdf.answer(fiche.context)
-
-    pdf.section("Territoire de projet")
-    pdf.hint(F.TERRITORY_HINT)
-    pdf.answer(fiche.territory)
-
-    pdf.section("Calendrier")
-    pdf.hint(F.CALENDAR_HINT)
-    calendar = fiche.calendar
-    if fiche.calendar_date:
-        calendar = (
-            f"{calendar} (compris : {fiche.calendar_date})" if calendar else fiche.calendar_date
+    pdf.multi_cell(0, 7, pdf.t(fiche.title), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    if fiche.subtitle:
+        pdf.font(12, bold=True)
+        pdf.multi_cell(
+            0, 6.5, pdf.t(fiche.subtitle), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT
         )
-    pdf.answer(calendar)
+    pdf.set_text_color(0, 0, 0)
+    if fiche.recipient:
+        pdf.font(9)
+        pdf.multi_cell(
+            0,
+            5,
+            pdf.t(f"A retourner à : {fiche.recipient}"),
+            align="C",
+            new_x=XPos.LMARGIN,
+            new_y=YPos.NEXT,
+        )
+
+    for part in fiche.parts:
+        pdf.section(part.title)
+        for i, block in enumerate(part.blocks):
+            if block.heading:
+                if i:
+                    pdf.ln(2)
+                pdf.para(f"{block.heading} :", bold=True)
+            if block.hint:
+                pdf.hint(block.hint)
+            if block.kind == "group":
+                for n, row in enumerate(block.rows, 1):
+                    kept = [unbreakable(v) if c in block.whole else v for c, v in enumerate(row)]
+                    pdf.para(f"{n}. {block.row_line(kept)}")
+                if not block.rows:
+                    pdf.answer("")
+            elif block.kind == "choices":
+                for checked, label in block.choices:
+                    pdf.checkbox(checked, label)
+            else:
+                pdf.answer(block.text)
+                for detail in block.details:
+                    pdf.hint(detail)
 
     if fiche.flags:
         pdf.section("Points à vérifier")
         pdf.hint("Réponses conservées telles que saisies, à vérifier :")
         for flag in fiche.flags:
-            pdf.para(f"• {flag['field']} : « {flag['value']} » — {flag['reason']}")
+            pdf.para(f"• {F.flag_line(flag)}")
     return bytes(pdf.output())

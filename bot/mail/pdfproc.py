@@ -18,9 +18,14 @@ import threading
 from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bot.storage.models import Submission
+
+if TYPE_CHECKING:
+    from bot.engine.forms import FormSpec
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +38,11 @@ _cache: OrderedDict[str, bytes] = OrderedDict()
 
 
 def _data(submission: Submission) -> dict[str, Any]:
+    from bot.mail.fiche import form_spec
+
+    path = form_spec(submission.form_id).path
     return {
+        "form_path": str(path) if path is not None else None,  # the very file the bot runs
         "id": submission.id,
         "reference": submission.reference,
         "user_id": submission.user_id,
@@ -45,10 +54,23 @@ def _data(submission: Submission) -> dict[str, Any]:
 
 
 def _render_data(data: dict[str, Any]) -> bytes:
-    """In the renderer process."""
+    """In the renderer process: the response's form is read from the file the bot read."""
     from bot.mail.pdf import render_fiche_pdf
 
+    data = dict(data)
+    path = data.pop("form_path", None)
+    if path:
+        from bot.mail.fiche import register_forms
+
+        register_forms([_load_form(path)])
     return render_fiche_pdf(Submission(**data))
+
+
+@lru_cache(maxsize=16)
+def _load_form(path: str) -> FormSpec:
+    from bot.engine.forms import FormSpec
+
+    return FormSpec.load(Path(path))
 
 
 def _warm() -> None:
@@ -97,7 +119,7 @@ def shutdown() -> None:
 def _key(submission: Submission) -> str:
     """What the PDF is made of, hashed: a reused id or reference never returns another's PDF."""
     raw = json.dumps(
-        [submission.reference, submission.answers, str(submission.created_at)],
+        [submission.reference, submission.form_id, submission.answers, str(submission.created_at)],
         sort_keys=True,
         default=str,
     )

@@ -14,9 +14,10 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from bot.config import Settings
+from bot.engine.messages import french_format
 from bot.mail import fiche as F
-from bot.mail.export import rows_to_csv, submission_row
-from bot.mail.outbox import KIND_ARS, KIND_COPY, valid_address
+from bot.mail.export import export_table, overlaps_cell, rows_to_csv
+from bot.mail.outbox import KIND_ARS, KIND_COPY, ars_recipient, valid_address
 from bot.mail.pdfproc import render_pdf
 from bot.storage.models import Submission
 from bot.storage.overlaps import Overlap
@@ -75,14 +76,29 @@ def safe_filename(name: str, default: str = "fichier", limit: int = 80) -> str:
 
 
 def subject_for(submission: Submission) -> str:
-    """ "[AMI CPTS] [56] AMI-2026-0007 — <territory or first commune> — <first actor>"; the
-    département(s) in brackets route the response to its délégation départementale."""
-    fiche = F.build_fiche(submission)
-    where = header_text(fiche.territory or fiche.first_commune or F.NOT_GIVEN, 70)
-    who = header_text(fiche.first_actor or "acteur non précisé", 60)
+    """The form's `fiche.subject` (« [AMI CPTS] [56] AMI-2026-0007 — <territory or first
+    commune> — <first actor> »); the département(s) in brackets route the response to its
+    délégation départementale."""
+    spec = F.form_spec(submission.form_id)
+    fiche = F.build_fiche(submission, spec)
+    template = F.fiche_texts(spec).get("subject") or "{reference} — {where}"
     deps = fiche.departements
-    routing = f"[{header_text(', '.join(deps), 20)}] " if deps else ""
-    return f"[AMI CPTS] {routing}{header_text(submission.reference, 32)} — {where} — {who}"
+    return header_text(
+        french_format(
+            template,
+            reference=header_text(submission.reference, 32),
+            routing=f"[{header_text(', '.join(deps), 20)}] " if deps else "",
+            where=header_text(fiche.where or fiche.not_given, 70),
+            who=header_text(fiche.who or "—", 60),
+        ),
+        250,
+    )
+
+
+def copy_subject_for(submission: Submission) -> str:
+    spec = F.form_spec(submission.form_id)
+    template = F.fiche_texts(spec).get("copy_subject") or "Copie de votre réponse — {reference}"
+    return header_text(french_format(template, reference=header_text(submission.reference, 32)))
 
 
 def reply_to_addresses(submission: Submission) -> tuple[list[str], list[str]]:
@@ -102,14 +118,8 @@ def reply_to_addresses(submission: Submission) -> tuple[list[str], list[str]]:
 
 
 def submission_json(submission: Submission) -> bytes:
-    """The response as JSON for import (the answers exactly as stored)."""
-    data = {
-        "reference": submission.reference,
-        "form_id": submission.form_id,
-        "created_at": submission.created_at.isoformat() if submission.created_at else None,
-        "answers": submission.answers,
-    }
-    return json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
+    """The response as JSON: answers as stored (for import) and the fiche's labels and answers."""
+    return json.dumps(F.fiche_json(submission), ensure_ascii=False, indent=2).encode("utf-8")
 
 
 def mail_address(value: str, display: str = "") -> Address:
@@ -129,9 +139,11 @@ def build_submission_message(
     now: Any = None,
 ) -> EmailMessage:
     """The ARS e-mail (or the respondent's copy): text and HTML bodies, PDF, JSON and CSV."""
-    fiche = F.build_fiche(submission)
+    spec = F.form_spec(submission.form_id)
+    fiche = F.build_fiche(submission, spec)
     reply_to, skipped = reply_to_addresses(submission)
     is_copy = kind == KIND_COPY
+    ars = ars_recipient(submission, settings)
     context = {
         "fiche": fiche,
         "kind": kind,
@@ -143,30 +155,16 @@ def build_submission_message(
         if is_copy or overlap_total is None
         else max(overlap_total - len(overlaps or []), 0),
         "skipped_reply_to": skipped,
-        "ars_mailbox": settings.ars_mailbox,
-        "ars_contact": F.ARS_CONTACT,
-        "title": F.TITLE,
-        "subtitle": F.SUBTITLE,
-        "hints": {
-            "actors": F.ACTORS_HEADING,
-            "referents": F.REFERENTS_HEADING,
-            "context": F.CONTEXT_HINT,
-            "territory": F.TERRITORY_HINT,
-            "calendar": F.CALENDAR_HINT,
-        },
-        "not_given": F.NOT_GIVEN,
+        "ars_mailbox": ars,
+        "flag_line": F.flag_line,
     }
     msg = EmailMessage()
+    msg["Subject"] = copy_subject_for(submission) if is_copy else subject_for(submission)
+    sender = str(F.fiche_texts(spec).get("sender") or fiche.issuer or "Bot")
+    msg["From"] = mail_address(settings.mail_from, sender)
+    msg["To"] = mail_address(recipient or ars)
     if is_copy:
-        msg["Subject"] = (
-            f"Copie de votre réponse à l'AMI CPTS — {header_text(submission.reference, 32)}"
-        )
-    else:
-        msg["Subject"] = subject_for(submission)
-    msg["From"] = mail_address(settings.mail_from, "Bot CPTS — ARS Bretagne")
-    msg["To"] = mail_address(recipient or settings.ars_mailbox)
-    if is_copy:
-        msg["Reply-To"] = mail_address(settings.ars_mailbox)
+        msg["Reply-To"] = mail_address(ars)
     elif reply_to:
         msg["Reply-To"] = [Address(addr_spec=a) for a in reply_to]
     msg["Message-ID"] = message_id
@@ -174,8 +172,7 @@ def build_submission_message(
     msg["X-AMI-Reference"] = header_text(submission.reference, 32)
     msg.set_content(render_text("submission.txt.j2", **context), cte="quoted-printable")
     msg.add_alternative(render_html("submission.html.j2", **context), subtype="html")
-    where = fiche.territory or fiche.first_commune
-    pdf_name = safe_filename(f"fiche-{submission.reference}-{where}.pdf", "fiche-AMI")
+    pdf_name = safe_filename(f"fiche-{submission.reference}-{fiche.where}.pdf", "fiche-AMI")
     msg.add_attachment(
         render_pdf(submission), maintype="application", subtype="pdf", filename=pdf_name
     )
@@ -185,9 +182,10 @@ def build_submission_message(
         subtype="json",
         filename=safe_filename(f"{submission.reference}.json", "reponse"),
     )
-    csv_overlaps = [] if is_copy else (overlaps or [])
+    csv_overlaps = "" if is_copy else overlaps_cell([o.reference for o in overlaps or []])
+    columns, rows = export_table([submission], {submission.id: csv_overlaps})
     msg.add_attachment(
-        rows_to_csv([submission_row(submission, csv_overlaps)]),
+        rows_to_csv(columns, rows),
         maintype="text",
         subtype="csv",
         filename=safe_filename(f"{submission.reference}.csv", "reponse"),

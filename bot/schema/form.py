@@ -342,6 +342,58 @@ class Step(Strict):
         description="lire la réponse libre (territory : communes, EPCI…) et la faire confirmer",
     )
     understood: UnderstoodTexts | None = None
+    # the filled fiche (e-mail, PDF): where the question stands and what the paper form says
+    section: str | None = Field(
+        None,
+        description="fiche : bandeau de la rubrique (par défaut le label) ; des étapes qui se "
+        "suivent peuvent partager une rubrique",
+    )
+    heading: str | None = Field(
+        None, description="fiche : intitulé de la question dans une rubrique partagée"
+    )
+    hint: str | None = Field(None, description="fiche : consigne imprimée sous l'intitulé")
+
+
+# What the code fills in the fiche's texts (`fiche:`)
+FICHE_PLACEHOLDERS: dict[str, set[str]] = {
+    "subject": {"reference", "routing", "where", "who"},
+    "copy_subject": {"reference"},
+}
+
+
+class FicheTexts(Strict):
+    """The form's own words on what leaves the bot: the e-mail, the PDF fiche, the exports."""
+
+    title: str | None = Field(None, description="titre de la fiche (par défaut form_title)")
+    subtitle: str | None = None
+    issuer: str | None = Field(None, description="qui lance l'appel : « ARS Bretagne »")
+    issuer_unit: str | None = Field(None, description="le service de l'émetteur (en-tête du PDF)")
+    contact: str | None = Field(
+        None, description="contact donné aux répondants (copie, envoi retardé ou refusé)"
+    )
+    where: list[str] | None = Field(
+        None,
+        description="réponses qui situent la réponse, la première renseignée compte "
+        "(« territory », « actors.commune ») : objet, nom du PDF, listes",
+    )
+    who: list[str] | None = Field(
+        None, description="réponses qui nomment qui répond (« actors.name »)"
+    )
+    subject: str | None = Field(
+        None,
+        description="objet de l'e-mail à l'ARS ; emplacements : {reference}, {routing} "
+        "(« [22] » : départements), {where}, {who}",
+    )
+    copy_subject: str | None = Field(
+        None, description="objet de la copie au référent ; emplacements : {reference}"
+    )
+    sender: str | None = Field(None, description="nom affiché de l'expéditeur des e-mails")
+
+    @field_validator("subject", "copy_subject")
+    @classmethod
+    def _placeholders(cls, value: str | None, info: ValidationInfo) -> str | None:
+        key = info.field_name or ""
+        return None if value is None else check_placeholders(value, FICHE_PLACEHOLDERS[key], key)
 
 
 class FormFile(Strict):
@@ -353,6 +405,7 @@ class FormFile(Strict):
     form_title: str | None = None
     reference_prefix: str | None = None
     recipient: Recipient | None = None
+    fiche: FicheTexts | None = None
     texts: FormTexts | None = None
     errors: ErrorTexts | None = None
     documents: dict[str, str] | None = Field(
@@ -380,11 +433,20 @@ class FormFile(Strict):
 
 
 class Recipient(Strict):
-    """Where a submission goes: a setting's value (`ars_mailbox`) or a fixed address."""
+    """Where a submission goes: a fixed `address`, or a setting's value (`ars_mailbox`, the
+    ARS_MAILBOX variable); neither: ARS_MAILBOX (docs/forms.md)."""
 
-    setting: str | None = None
-    address: str | None = None
+    setting: str | None = Field(None, description="réglage lu : ars_mailbox (ARS_MAILBOX)")
+    address: str | None = Field(None, description="adresse fixe de ce formulaire")
     name: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Recipient:
+        if self.setting and self.address:
+            raise ValueError("recipient : « setting » ou « address », pas les deux")
+        if self.setting and self.setting != "ars_mailbox":
+            raise ValueError("recipient.setting : seul « ars_mailbox » (ARS_MAILBOX) est lu")
+        return self
 
 
 FormFile.model_rebuild()
@@ -474,6 +536,11 @@ def kind_problems(data: dict[str, Any]) -> list[str]:
             needed.setdefault("suggest", f"boutons de suggestion ({where})")
         if kind == "group":
             needed.setdefault("item_menu", f"menu d'un élément ({where})")
+        if kind == "review" and not data.get("recipient"):
+            problems.append(
+                f"{where} — un formulaire envoyé (étape « review ») nomme son destinataire : "
+                "recipient: {setting: ars_mailbox} ou recipient: {address: …}"
+            )
         if kind == "review":
             for key in REVIEW_TEXTS:
                 needed.setdefault(key, f"récapitulatif et envoi ({where})")
@@ -484,10 +551,30 @@ def kind_problems(data: dict[str, Any]) -> list[str]:
         parts = prompt if isinstance(prompt, list) else [prompt or ""]
         if kind == "outcome" and any("{summary}" in p for p in parts):
             needed.setdefault("summary_item", f"{{summary}} ({where})")
+    problems += fiche_reference_problems(data)
     texts = data.get("texts") or {}
     for key in sorted(needed):
         if key not in texts:
             problems.append(
                 f"texts.{key} — texte manquant (l'utilisateur verrait « {key} ») : {needed[key]}"
             )
+    return problems
+
+
+def fiche_reference_problems(data: dict[str, Any]) -> list[str]:
+    """`fiche.where` / `fiche.who` name answers: a step (`territory`) or a group's field
+    (`actors.commune`) that exists."""
+    known: set[str] = set()
+    for step in data.get("steps") or []:
+        known.add(str(step.get("id")))
+        known.update(f"{step.get('id')}.{sub.get('id')}" for sub in step.get("fields") or [])
+    problems = []
+    fiche = data.get("fiche") or {}
+    for key in ("where", "who"):
+        for i, ref in enumerate(fiche.get(key) or []):
+            if ref not in known:
+                problems.append(
+                    f"fiche.{key}[{i}] — « {ref} » n'est ni une étape ni le champ d'un groupe "
+                    "(« étape » ou « groupe.champ »)"
+                )
     return problems

@@ -103,20 +103,16 @@ def _short_date(sub: Submission) -> str:
 
 def _summary_line(sub: Submission) -> str:
     fiche = F.build_fiche(sub)
-    where = fiche.territory or fiche.first_commune or F.NOT_GIVEN
-    marks = "".join("☒" if checked else "☐" for checked, _ in fiche.objectives)
-    return (
-        f"{sub.reference} — {_short_date(sub)} — {where[:60]} — {fiche.first_actor[:50]} — {marks}"
-    )
+    where = fiche.where or fiche.not_given
+    marks = "".join("☒" if on else "☐" for b in fiche.blocks for on, _ in b.choices)
+    return f"{sub.reference} — {_short_date(sub)} — {where[:60]} — {fiche.who[:50]} — {marks}"
 
 
 def _haystack(sub: Submission) -> str:
     fiche = F.build_fiche(sub)
-    parts = [sub.reference, fiche.territory, fiche.context, fiche.calendar]
-    for actor in fiche.actors:
-        parts += actor.values()
-    for referent in fiche.referents:
-        parts += referent.values()
+    parts = [sub.reference]
+    for block in fiche.blocks:
+        parts += [block.text, *(v for row in block.rows for v in row)]
     understood = (sub.answers or {}).get("territory_understood") or {}
     if isinstance(understood, dict):  # « Josselin » finds a response on Ploërmel Communauté
         parts += [str(c.get("name") or "") for c in understood.get("communes") or []]
@@ -152,27 +148,7 @@ def list_text(subs: list[Submission], query: str = "") -> str:
 
 def detail_text(sub: Submission, subs: list[Submission], jobs: list[OutboxJob]) -> str:
     fiche = F.build_fiche(sub)
-    lines = [
-        f"Réponse {sub.reference}, reçue le {fiche.submitted}",
-        "",
-        "Professionnels/Structures :",
-    ]
-    lines += [f"  {i}. {fiche.actor_line(a)}" for i, a in enumerate(fiche.actors, 1)] or ["  —"]
-    lines += ["Référent(s) :"]
-    lines += [f"  {i}. {fiche.referent_line(r)}" for i, r in enumerate(fiche.referents, 1)] or [
-        "  —"
-    ]
-    lines += ["Objectifs attendus :"]
-    lines += [f"  {'☒' if checked else '☐'} {label}" for checked, label in fiche.objectives]
-    lines += ["Contexte :", f"  {fiche.context or F.NOT_GIVEN}"]
-    lines += ["Territoire de projet :", f"  {fiche.territory or F.NOT_GIVEN}"]
-    calendar = fiche.calendar + (
-        f" (compris : {fiche.calendar_date})" if fiche.calendar_date else ""
-    )
-    lines += ["Calendrier :", f"  {calendar or F.NOT_GIVEN}"]
-    if fiche.flags:
-        lines += ["Points à vérifier :"]
-        lines += [f"  • {f['field']} : « {f['value']} » — {f['reason']}" for f in fiche.flags]
+    lines = [f"Réponse {sub.reference}, reçue le {fiche.submitted}", "", *fiche.lines()]
     overlaps = OverlapIndex(subs).overlaps_of(sub, earlier_only=False)
     if overlaps:
         lines += ["Territoire en commun avec :"]
@@ -193,20 +169,20 @@ def stats_text(subs: list[Submission]) -> str:
     weeks: Counter[str] = Counter()
     departements: Counter[str] = Counter()
     for sub in subs:
-        answers = sub.answers or {}
         for dep in F.departements_of(sub) or ["—"]:
             departements[dep] += 1
-        for key in answers.get("objectives") or []:
-            objectives[key] += 1
         fiche = F.build_fiche(sub)
-        where = fiche.territory or fiche.first_commune or F.NOT_GIVEN
+        for block in fiche.blocks:  # every box of the forms' lists, ticked or not
+            for on, label in block.choices:
+                objectives[label] += on
+        where = fiche.where or fiche.not_given
         key = place_key(where) or where
         labels.setdefault(key, where)
         territories[key] += 1
         year, week, _ = F.submitted_at(sub).astimezone(F.PARIS).isocalendar()
         weeks[f"{year}-S{week:02d}"] += 1
     lines = [f"{len(subs)} réponse(s) à l'AMI CPTS.", "", "Par objectif (plusieurs possibles) :"]
-    lines += [f"  {objectives[k]:>4}  {label}" for k, label in F.OBJECTIVES.items()]
+    lines += [f"  {n:>4}  {label}" for label, n in objectives.items()]
     names = {"22": "Côtes-d'Armor", "29": "Finistère", "35": "Ille-et-Vilaine", "56": "Morbihan"}
     lines += ["", "Par département (délégation départementale ; une réponse peut en avoir deux) :"]
     lines += [
@@ -335,7 +311,7 @@ def staff_commands(app: App) -> dict[str, StaffCommand]:
         text, sub = responses_action(data_of(ctx), arg)
         replies = _replies(text)
         if sub is not None:
-            where = F.build_fiche(sub).territory
+            where = F.build_fiche(sub).where
             replies.append(
                 Reply(
                     "La fiche remplie :",

@@ -45,7 +45,6 @@ from bot.storage.overlaps import OverlapIndex
 from bot.storage.store import Store
 from bot.web import auth, exports
 from bot.web import followup as FU
-from bot.web.fiche_view import sections
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -429,7 +428,7 @@ def response_page(request: Request) -> Response:
         sub=sub,
         row=row,
         fiche=fiche,
-        sections=sections(sub),
+        sections=fiche.blocks,
         consenting=_consenting(web, [o.submission_id for o in overlaps]),
         overlaps=[
             (o, FU.can_see(account, visible_overlaps[o.submission_id]))

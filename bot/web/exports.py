@@ -1,8 +1,8 @@
 """Exports of the back office's filtered list, built on bot/mail/export.py as it is.
 
-The XLSX comes from `export_xlsx` (same columns, same protections) and is then given real
-dates in « Reçue le » (a date Excel sorts and filters, shown as 23/11/2026 10:05, Paris time)
-and the follow-up columns (status, délégation, agent, labels). The CSV is `export_csv` as is.
+The XLSX comes from `export_xlsx` (same columns from the forms' fiches, same protections, real
+dates) and is then given the follow-up columns (status, délégation, agent, labels). The CSV is
+`export_csv` as is.
 """
 
 from __future__ import annotations
@@ -13,12 +13,10 @@ from collections.abc import Sequence
 from openpyxl import load_workbook
 from openpyxl.styles import Font
 
-from bot.mail import fiche as F
-from bot.mail.export import COLUMNS, export_csv, export_xlsx
+from bot.mail.export import export_csv, export_xlsx
 from bot.storage.models import Followup, StaffAccount, Submission
 from bot.web.followup import FollowupConfig
 
-DATE_COLUMN = 1 + [key for key, _, _ in COLUMNS].index("submitted")
 FOLLOWUP_COLUMNS = [("Statut", 18), ("Délégation", 22), ("Agent", 28), ("Étiquettes", 28)]
 
 
@@ -35,16 +33,12 @@ def xlsx(
     workbook = load_workbook(io.BytesIO(export_xlsx(submissions)))
     sheet = workbook.active
     assert sheet is not None
-    first_new = len(COLUMNS) + 1
+    first_new = sheet.max_column + 1
     for offset, (title, width) in enumerate(FOLLOWUP_COLUMNS):
         cell = sheet.cell(row=1, column=first_new + offset, value=title)
         cell.font = Font(bold=True)
         sheet.column_dimensions[cell.column_letter].width = width
     for row_number, sub in enumerate(submissions, start=2):
-        date_cell = sheet.cell(row=row_number, column=DATE_COLUMN)
-        local = F.submitted_at(sub).astimezone(F.PARIS).replace(tzinfo=None)
-        date_cell.value = local  # Excel has no time zones: Paris time, as on the fiche
-        date_cell.number_format = "dd/mm/yyyy hh:mm"
         row = followups.get(sub.id or 0)
         if row is None:
             continue

@@ -59,7 +59,10 @@ def test_metadata_name_the_response_and_its_author() -> None:
     meta = pypdf.PdfReader(io.BytesIO(render_fiche_pdf(make()))).metadata
     assert meta is not None
     assert meta.author == "Dr Paul Le Cam"
-    assert meta.title == "Réponse AMI-2026-0001 à l'appel à manifestation d'intérêt CPTS"
+    assert meta.title == (  # the form's own title (dialogues/ami_bretagne.yaml)
+        "Réponse AMI-2026-0001 — Appel à manifestation d'intérêt CPTS — ARS Bretagne "
+        "(septembre 2021)"
+    )
     assert "ARS Bretagne" in (meta.subject or "")
     assert meta.creation_date is not None and meta.creation_date.year == 2026
 

@@ -239,6 +239,44 @@ def test_every_key_the_form_runner_reads_is_in_the_schema():
     assert text_keys and text_keys - allowed_texts == set()
 
 
+def test_every_key_the_fiche_reads_is_in_the_schema():
+    """bot/mail/fiche.py reads the steps' `section`, `heading`, `hint` and the `fiche:` block."""
+    from bot.schema.form import FicheTexts
+
+    source = (ROOT / "bot" / "mail" / "fiche.py").read_text(encoding="utf-8")
+    step_keys = set(re.findall(r'raw\.get\("(\w+)"\)', source))
+    assert step_keys == {"section", "heading", "hint"}
+    assert step_keys <= set(Step.model_fields)
+    assert (
+        set(re.findall(r'data\.get\("(\w+)"\)', source)) == {"fiche"} <= set(FormFile.model_fields)
+    )
+    fiche_keys = set(re.findall(r'texts\.get\("(\w+)"\)', source))
+    fiche_keys |= set(re.findall(r'fiche_texts\(spec\)\.get\("(\w+)"\)', source))
+    render = (ROOT / "bot" / "mail" / "render.py").read_text(encoding="utf-8")
+    fiche_keys |= set(re.findall(r'fiche_texts\(spec\)\.get\("(\w+)"\)', render))
+    assert {"title", "issuer", "where", "subject", "sender"} <= fiche_keys
+    assert fiche_keys <= set(FicheTexts.model_fields)
+
+
+def test_a_sent_form_names_its_recipient_and_its_fiche_names_real_answers(dialogues: Path):
+    text = (dialogues / "ami_bretagne.yaml").read_text(encoding="utf-8")
+    text = re.sub(r"^recipient:\n(  .*\n)+", "", text, flags=re.M)
+    text = text.replace("where: [territory, actors.commune]", "where: [territoire, actors.ville]")
+    (dialogues / "ami_bretagne.yaml").write_text(text, encoding="utf-8")
+    problems = problems_of(dialogues)
+    assert "un formulaire envoyé (étape « review ») nomme son destinataire" in problems
+    assert "fiche.where[0] — « territoire » n'est ni une étape ni le champ d'un groupe" in problems
+    assert "fiche.where[1] — « actors.ville »" in problems
+
+
+def test_a_recipient_reads_the_ars_mailbox_setting_or_an_address_not_both(dialogues: Path):
+    edit(dialogues / "ami_bretagne.yaml", "setting: ars_mailbox", "setting: smtp_password")
+    assert "seul « ars_mailbox » (ARS_MAILBOX) est lu" in problems_of(dialogues)
+    edit(dialogues / "ami_bretagne.yaml", "setting: smtp_password",
+         "setting: ars_mailbox\n  address: ars@example.org")  # fmt: skip
+    assert "« setting » ou « address », pas les deux" in problems_of(dialogues)
+
+
 def test_every_menu_text_the_engine_reads_is_required():
     source = (ROOT / "bot" / "engine" / "engine.py").read_text(encoding="utf-8")
     keys = {k.split(".")[0] for k in re.findall(r'texts\(\s*"([\w.]+)"', source)}

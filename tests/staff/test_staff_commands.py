@@ -225,7 +225,8 @@ def test_export_alters_no_cell_unless_it_could_be_a_formula(app) -> None:  # typ
     cells = dict(zip(header, row, strict=True))
     assert cells["Territoire de projet"] == "" and cells["Points à vérifier"] == ""
     assert "'" not in cells["Territoires en commun avec"]
-    assert cells["Téléphones des référents"] == "'+1-1, -2-3"
+    # one column per field of a group, one line per item (the form's labels as headers)
+    assert cells["Référent(s) — Téléphone"] == "'+1-1\n-2-3"
     assert cells["Contexte"] == "'@SUM(A1)"
     assert cells["Référence"] == sub.reference  # ordinary text untouched
     for start in ("=1+1", "+1", "-1", "@x", "\tx", "\rx"):
@@ -244,6 +245,7 @@ def test_xlsx_holds_real_dates_and_numbers(app) -> None:  # type: ignore[no-unty
     row = {h: c for h, c in zip(header, ws[2], strict=True)}
     assert isinstance(row["Reçue le"].value, dt.datetime)
     assert row["Reçue le"].value == dt.datetime(2026, 11, 23, 10, 0)  # 09:00 UTC, Paris time
-    assert row["Nombre d'acteurs"].value == 2 and row["Nombre d'acteurs"].data_type == "n"
-    assert row["Échéance comprise"].value == dt.datetime(2027, 2, 28, 0, 0)
+    count = row["Professionnels / structures (nombre)"]
+    assert count.value == 2 and count.data_type == "n"
+    assert row["Calendrier (échéance comprise)"].value == dt.datetime(2027, 2, 28, 0, 0)
     assert row["Contexte"].data_type == "s"

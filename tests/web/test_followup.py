@@ -130,10 +130,12 @@ def test_response_page_follows_the_form_description(server: Server) -> None:
     positions = [page.index(f"{i}. {label}") for i, label in enumerate(labels, 1)]
     assert positions == sorted(positions)
     assert '<th scope="col">Exercice coordonné</th>' in page
-    assert "Autre… (cabinet de groupe)" in page
+    # the same blocks as the e-mail and the PDF (bot/mail/fiche.py): « Autre… » gives way to
+    # what the follow-up question said, a period shows the date understood
+    assert "<td>cabinet de groupe</td>" in page
     assert "06 11 22 33 44" in page
     assert "<strong>☑ Besoin d&#39;informations sur ce qu&#39;est une CPTS</strong>" in page
-    assert "avant fin février (compris : avant le 28 février 2027)" in page
+    assert "avant fin février (compris : 28 février 2027)" in page
 
 
 def test_response_pdf_is_the_fiche(server: Server) -> None:
