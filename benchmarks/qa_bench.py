@@ -192,6 +192,8 @@ def main() -> int:
         ("bank: tuning two thirds", sorted((BANK / "tune").glob("*.yaml"))),
         ("bank: fresh personas (untuned)", sorted((BANK / "fresh").glob("*.yaml"))),
         ("bank: second fresh personas (untuned)", sorted((BANK / "fresh2").glob("*.yaml"))),
+        ("bank: third fresh personas (untuned)", sorted((BANK / "fresh3").glob("*.yaml"))),
+        ("bank: fourth fresh personas (untuned)", sorted((BANK / "fresh4").glob("*.yaml"))),
     ]
     if DEV_SET.exists():
         groups.append(("dev set (shared/eval)", [DEV_SET]))
