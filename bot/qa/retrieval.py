@@ -76,6 +76,9 @@ class Analysis:
     ungrounded: list[str] = field(
         default_factory=list
     )  # words the texts never use (variants aside)
+    # the folded words written with a capital (« Quimper »), or None when the question is typed
+    # without capitals beyond its first letter (then a name cannot be told by its case)
+    capitalized: frozenset[str] | None = None
 
 
 @dataclass
@@ -85,6 +88,15 @@ class Hit:
     score: float
     cosine: float
     coverage: float
+
+
+def _capitalized(question: str) -> frozenset[str] | None:
+    """The folded words a question writes with a capital, first word aside; None when it has
+    no capital there at all (« a quimper c ou »: SMS style, case tells nothing)."""
+    words = re.findall(r"[^\W\d_][\w'’-]*", question)[1:]
+    if not any(ch.isupper() for w in words for ch in w):
+        return None
+    return frozenset(t for w in words if w[0].isupper() for t in raw_tokens(w))
 
 
 class Analyzer:
@@ -463,6 +475,7 @@ class Index:
             weights, unknown, corrected, mass, tokens, anchor, foreign,
             dimensions_of(question), self._embed(tokens),
             [w for w in tokens if w not in self.analyzer.grounded and w not in STOP_WORDS],
+            _capitalized(question),
         )  # fmt: skip
 
     def focus_term(self, a: Analysis) -> str | None:

@@ -699,8 +699,8 @@ class QAService:
         # a word the texts never use, named after a preposition (« la CPTS de Brest »,
         # « à Quimper », « sur Lorient »): a place or a structure, not an everyday word
         places = (
-            _named_unknown(a.tokens, a.unknown)
-            + _named_place(a.tokens, a.ungrounded)
+            _as_names(a, _named_unknown(a.tokens, a.unknown))
+            + _as_names(a, _named_place(a.tokens, a.ungrounded))
             + _communes_in(a.tokens, self._places)
         )
         if places and _CONTACT_Q.search(q):
@@ -973,6 +973,14 @@ _PLACE_PREPOSITIONS = frozenset(
         "pta",
     ]
 )
+
+
+def _as_names(a: Analysis, words: list[str]) -> list[str]:
+    """Those of the words a question that uses capitals writes with one (« au moment de
+    l'AMI » is not a place; « à Quimper » is; all-lowercase questions keep every word)."""
+    if a.capitalized is None:
+        return words
+    return [w for w in words if w in a.capitalized]
 
 
 def _named_unknown(tokens: list[str], unknown: list[str]) -> list[str]:

@@ -392,3 +392,17 @@ def test_a_law_of_a_year_or_a_code_article_the_texts_never_quote_abstains(
         assert service.answer(q).abstained, q
     for q in ("Quelle loi de 2016 a créé les CPTS ?", "Que dit l'article L. 1434-12 du CSP ?"):
         assert not service.answer(q).abstained, q
+
+
+def test_an_everyday_word_after_a_preposition_is_not_taken_for_a_place_when_names_have_capitals(
+    service: QAService,
+) -> None:
+    """« au moment de l'AMI », « au nom du territoire »: a question that writes names with
+    capitals writes places with one too; an all-lowercase one is still read as before."""
+    counted = service.answer(
+        "Combien de territoires avaient un projet de santé validé en Bretagne au moment de l'AMI ?"
+    )
+    assert not counted.abstained
+    assert "10" in counted.text
+    assert service.answer("Combien de professionnels dans la CPTS de Landivisiau ?").abstained
+    assert service.answer("le numero de la cpts de landerneau svp").abstained
