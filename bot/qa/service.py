@@ -60,6 +60,7 @@ NEAR_VARIANT = 0.85  # gate bypass: almost a variant
 # « cas complexe ») and the search's best topic is also the classifier's (docs/qa.md)
 AGREE_MASS = 1.2
 AGREE_SCORE = 0.5
+AGREE_WITH_FOREIGN = (2.5, 0.6)  # (domain mass, score) when one word is foreign to the texts
 MISSING_SHARE = 0.5  # answer lacks this share of the words
 MISSING_GAIN = 0.7  # the sentence has this share of them
 MISSING_COVER = 0.7  # and this share of the whole question
@@ -557,12 +558,14 @@ class QAService:
         if not self.in_domain(a):
             # a question that is almost one of a topic's variants, with no word foreign to
             # the texts, is in the domain even without an ESP/CPTS term ("des libéraux seuls")
-            hits = self.index.search_topics(a, limit=1) if a.terms and not a.foreign else []
-            near = bool(hits) and hits[0].score >= NEAR_VARIANT
+            hits = self.index.search_topics(a, limit=1) if a.terms and a.foreign <= 1 else []
+            near = bool(hits) and not a.foreign and hits[0].score >= NEAR_VARIANT
+            # one foreign word (« mon mémoire ») is tolerated with twice the vocabulary
+            mass, score = (AGREE_MASS, AGREE_SCORE) if not a.foreign else AGREE_WITH_FOREIGN
             agreed = (
                 bool(hits)
-                and a.domain_mass >= AGREE_MASS
-                and hits[0].score >= AGREE_SCORE
+                and a.domain_mass >= mass
+                and hits[0].score >= score
                 and self.index.classifier_choice(a) == hits[0].key
             )
             if not (near or agreed):
