@@ -99,3 +99,12 @@ def test_third_fresh_personas_hold_their_first_run_level(service: QAService) -> 
     result = score_set(service, sorted((BANK / "fresh3").glob("*.yaml")))
     assert result.accuracy >= 0.82, result.failures
     assert result.abstention >= 0.53, result.failures
+
+
+def test_fourth_fresh_personas_hold_their_first_run_level(service: QAService) -> None:
+    """Two personas (a GP trainer in Morlaix, a rural pharmacist near Pontivy) run once after
+    every change of round 11: 0.700 in scope, 0.625 off topic, follow-ups 8/12 — the same
+    questions without the classifier's re-weighting: 0.750 (docs/qa.md). A guard only."""
+    result = score_set(service, sorted((BANK / "fresh4").glob("*.yaml")))
+    assert result.accuracy >= 0.68, result.failures
+    assert result.abstention >= 0.6, result.failures
