@@ -108,3 +108,12 @@ def test_fourth_fresh_personas_hold_their_first_run_level(service: QAService) ->
     result = score_set(service, sorted((BANK / "fresh4").glob("*.yaml")))
     assert result.accuracy >= 0.68, result.failures
     assert result.abstention >= 0.6, result.failures
+
+
+def test_fifth_fresh_personas_hold_their_first_run_level(service: QAService) -> None:
+    """Two personas (a local hospital's deputy director, a retired GP now deputy mayor) run once
+    with the code of the fourth's first run: 0.850 in scope, 0.625 off topic, follow-ups 7/12
+    (without the classifier's re-weighting: 0.750 / 0.688, 5/12; docs/qa.md). A guard only."""
+    result = score_set(service, sorted((BANK / "fresh5").glob("*.yaml")))
+    assert result.accuracy >= 0.83, result.failures
+    assert result.abstention >= 0.6, result.failures
