@@ -24,8 +24,10 @@ from typing import Any
 
 from bot.config import DIALOGUES_DIR, Settings
 from bot.engine.engine import DialogueEngine
-from bot.engine.forms import load_flows
 from bot.engine.messages import Incoming, Kind, Reply
+from bot.forms.ports import FormPorts
+from bot.forms.runner import load_flows
+from bot.mail.submission import MailSubmissions
 from bot.storage.store import Store
 
 
@@ -144,7 +146,9 @@ def main() -> int:
         store = Store.from_url(settings.database_url, clock)
         store.create_all()
         engine = DialogueEngine(store=store, qa=SilentQA(), settings=settings, clock=clock)  # type: ignore[arg-type]
-        engine.flows.update(load_flows(DIALOGUES_DIR, None))
+        engine.flows.update(
+            load_flows(DIALOGUES_DIR, FormPorts(submissions=MailSubmissions(store)))
+        )
         import dateparser  # noqa: F401  (warm up the lazy import outside the measure)
 
         run_user(engine, 0, [])  # warm-up

@@ -102,7 +102,10 @@ def console_after_turn(app: App, user_id: int = 1) -> list[str]:
 
 
 def load_flows(app: App, directory: Path | None = None) -> dict[str, Any]:
-    """Every flow declared in `dialogues/` (AMI form, orientation guide)."""
-    from bot.engine.forms import load_flows as load_yaml_flows
+    """Every flow declared in `dialogues/` (AMI form, orientation guide), with its ports."""
+    from bot.forms.ports import FormPorts
+    from bot.forms.runner import load_flows as load_form_flows
+    from bot.mail.submission import MailSubmissions
 
-    return load_yaml_flows(directory or DIALOGUES_DIR, app)
+    ports = FormPorts(qa=app.qa, submissions=MailSubmissions(app.store), host=app.engine)
+    return load_form_flows(directory or DIALOGUES_DIR, ports)

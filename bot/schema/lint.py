@@ -24,8 +24,8 @@ from bot.schema.check import (
 
 def lint_dialogues(directory: Path, other_flows: set[str] | None = None) -> list[str]:
     """Schema problems, then the dialogue linter's, of every file of `directory`."""
-    from bot.engine.forms import FormSpec
     from bot.engine.lint import lint_spec
+    from bot.forms.spec import FormSpec
 
     problems, flows = check_dialogues(directory)
     known = set(other_flows or ()) | {str(data["flow"]) for data in flows.values()}

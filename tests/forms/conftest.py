@@ -62,9 +62,8 @@ def qa_service():  # type: ignore[no-untyped-def]
 
 def build_test_app(settings: Settings, qa: Any, clock: Any, dialogues: Path | None = None) -> Any:
     """`bot.app.build_app`, or the same wiring by hand while bot.qa has not landed."""
-    from bot.app import App
+    from bot.app import App, load_flows
     from bot.engine.engine import DialogueEngine
-    from bot.engine.forms import load_flows
     from bot.storage.store import Store
 
     if dialogues is None and real_qa_available():
@@ -77,7 +76,7 @@ def build_test_app(settings: Settings, qa: Any, clock: Any, dialogues: Path | No
     store.create_all()
     engine = DialogueEngine(store=store, qa=qa, settings=settings, clock=clock)
     app = App(settings=settings, store=store, qa=qa, engine=engine)
-    engine.flows.update(load_flows(dialogues or DIALOGUES_DIR, app))
+    engine.flows.update(load_flows(app, dialogues or DIALOGUES_DIR))
     return app
 
 

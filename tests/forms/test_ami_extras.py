@@ -12,9 +12,9 @@ import pytest
 
 from bot.config import DIALOGUES_DIR, ROOT
 from bot.engine.diagram import render
-from bot.engine.forms import FormSpec, objective_labels
 from bot.engine.frdates import understand
 from bot.engine.lint import lint_directory, lint_spec
+from bot.forms.spec import FormSpec, objective_labels
 from tests.conftest import Chat
 from tests.forms.conftest import HERE, build_test_app
 from tests.forms.test_ami_validation import to_calendar, to_context
