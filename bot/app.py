@@ -51,6 +51,7 @@ def build_app(
     from bot.engine.texts import menu_texts
     from bot.qa import QAService
     from bot.qa.knowledge import DEFAULT_KNOWLEDGE_DIR
+    from bot.respondent import StoredRespondent
     from bot.schema.check import validate_startup
     from bot.storage.store import Store
 
@@ -74,7 +75,12 @@ def build_app(
     exchange.texts()  # config/exchange.yaml, checked now rather than at the first message
     qa = qa or QAService.load()
     engine = DialogueEngine(
-        store=store, qa=qa, settings=settings, clock=clock, texts=menu_texts(dialogues_dir)
+        store=store,
+        qa=qa,
+        settings=settings,
+        clock=clock,
+        texts=menu_texts(dialogues_dir),
+        respondent=StoredRespondent(store, settings),  # the engine's storage-backed port
     )
     app = App(settings=settings, store=store, qa=qa, engine=engine)
     engine.flows.update(load_flows(app, dialogues_dir))

@@ -22,8 +22,8 @@ from bot.qa.intent import QAContext
 
 if TYPE_CHECKING:
     from bot.config import Settings
+    from bot.engine.ports import RespondentPort, StorePort
     from bot.qa import QAAnswer, QAService
-    from bot.storage.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +46,22 @@ def clean_text(text: str) -> str:
 class DialogueEngine:
     """Routes each user event to the menu, the question answering or the active flow."""
 
-    store: Store
+    store: StorePort
     qa: QAService
     settings: Settings
     flows: dict[str, Flow] = field(default_factory=dict)
     staff_commands: dict[str, StaffCommand] = field(default_factory=dict)
     texts: Texts = field(default_factory=menu_texts)
     clock: Callable[[], datetime] | None = None
+    # the ARS exchange and the user's data (`bot.respondent.StoredRespondent`, from build_app)
+    respondent: RespondentPort | None = None
+
+    @property
+    def respondent_port(self) -> RespondentPort:
+        """The respondent services this engine was built with."""
+        if self.respondent is None:
+            raise RuntimeError("DialogueEngine built without its respondent port")
+        return self.respondent
 
     # ------------------------------------------------------------------ entry point
     def handle(self, incoming: Incoming, render_documents: bool = True) -> list[Reply]:
@@ -210,11 +219,7 @@ class DialogueEngine:
         if head == "engine":
             return [Reply(self.texts("stale_button")), *self._where_we_are(ctx)]
         if head == "ars":  # a button of a message from the ARS (bot/exchange.py)
-            from bot import exchange
-
-            replies = exchange.handle_choice(
-                ctx.turn.session, ctx.store, self.settings, ctx.user_id, ctx.conversation.data, rest
-            )
+            replies = self.respondent_port.ars_choice(ctx, rest)
             return [*replies, *self._where_we_are(ctx, with_menu=False)]
         flow = self.active_flow(ctx)
         if flow is not None and head == flow.name:
@@ -223,12 +228,8 @@ class DialogueEngine:
 
     def _reply_to_ars(self, ctx: TurnContext, text: str) -> list[Reply]:
         """The text typed after « Répondre à l'ARS »: joins the response's thread."""
-        from bot import exchange
-
         data = ctx.conversation.data
-        replies, done = exchange.record_reply(
-            ctx.turn.session, ctx.store, self.settings, ctx.user_id, int(data[REPLY_KEY]), text
-        )
+        replies, done = self.respondent_port.ars_reply(ctx, int(data[REPLY_KEY]), text)
         if done:
             data.pop(REPLY_KEY, None)
             replies += self._where_we_are(ctx, with_menu=False)
@@ -329,9 +330,8 @@ class DialogueEngine:
 
     def _erase(self, ctx: TurnContext) -> list[Reply]:
         """/supprimer confirmed: everything the ARS has not received goes, now."""
-        from bot.privacy import dpo, erase_user
-
-        erasure = erase_user(ctx.turn.session, self.settings, ctx.user_id)
+        respondent = self.respondent_port
+        erasure = respondent.erase(ctx)
         ctx.conversation.data.clear()
         ctx.conversation.flow = None
         ctx.conversation.state = None
@@ -341,8 +341,8 @@ class DialogueEngine:
             "C'est fait : votre brouillon, votre historique de conversation, les messages du bot "
             "et les adresses vérifiées sont effacés."
         ]
-        if erasure.erased_submissions:
-            refs = ", ".join(erasure.erased_submissions)
+        if erasure.erased:
+            refs = ", ".join(erasure.erased)
             lines.append(
                 f"Les réponses qui n'étaient pas encore parvenues à l'ARS ({refs}) sont effacées "
                 "et ne lui seront pas envoyées."
@@ -352,7 +352,7 @@ class DialogueEngine:
             lines.append(
                 f"L'ARS Bretagne a déjà reçu vos réponses {refs} : elle les conserve le temps du "
                 f"traitement de l'AMI. Pour les faire rectifier ou effacer, adressez-vous à son "
-                f"délégué à la protection des données : {dpo(self.settings)} (ou "
+                f"délégué à la protection des données : {respondent.dpo()} (ou "
                 f"{self.settings.ars_mailbox})."
             )
         return [Reply("\n\n".join(lines), self.menu_buttons(ctx))]
@@ -443,15 +443,11 @@ class DialogueEngine:
 
     def _my_data(self, ctx: TurnContext) -> list[Reply]:
         """Everything held about the user, readable (labels, what was sent where and when)."""
-        from bot.privacy import my_data
-
         draft_text = None
         flow = self.flows.get(AMI_FLOW)
         if flow is not None and flow.has_progress(ctx) and hasattr(flow, "review_text"):
             draft_text = flow.review_text(ctx, ctx.flow_data(AMI_FLOW))
-        text, data = my_data(
-            ctx.turn.session, self.settings, ctx.user_id, ctx.conversation, draft_text
-        )
+        text, data = self.respondent_port.my_data(ctx, draft_text)
         return [
             Reply(
                 "Voici toutes les données que je conserve sur vous, lisibles (fichier texte).",

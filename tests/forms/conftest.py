@@ -64,6 +64,7 @@ def build_test_app(settings: Settings, qa: Any, clock: Any, dialogues: Path | No
     """`bot.app.build_app`, or the same wiring by hand while bot.qa has not landed."""
     from bot.app import App, load_flows
     from bot.engine.engine import DialogueEngine
+    from bot.respondent import StoredRespondent
     from bot.storage.store import Store
 
     if dialogues is None and real_qa_available():
@@ -74,7 +75,13 @@ def build_test_app(settings: Settings, qa: Any, clock: Any, dialogues: Path | No
 
     store = Store.from_url(settings.database_url, clock)
     store.create_all()
-    engine = DialogueEngine(store=store, qa=qa, settings=settings, clock=clock)
+    engine = DialogueEngine(
+        store=store,
+        qa=qa,
+        settings=settings,
+        clock=clock,
+        respondent=StoredRespondent(store, settings),
+    )
     app = App(settings=settings, store=store, qa=qa, engine=engine)
     engine.flows.update(load_flows(app, dialogues or DIALOGUES_DIR))
     return app
