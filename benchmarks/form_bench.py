@@ -28,6 +28,7 @@ from bot.engine.messages import Incoming, Kind, Reply
 from bot.forms.ports import FormPorts
 from bot.forms.runner import load_flows
 from bot.mail.submission import MailSubmissions
+from bot.privacy import notice_values
 from bot.storage.store import Store
 
 
@@ -146,9 +147,10 @@ def main() -> int:
         store = Store.from_url(settings.database_url, clock)
         store.create_all()
         engine = DialogueEngine(store=store, qa=SilentQA(), settings=settings, clock=clock)  # type: ignore[arg-type]
-        engine.flows.update(
-            load_flows(DIALOGUES_DIR, FormPorts(submissions=MailSubmissions(store)))
+        ports = FormPorts(
+            submissions=MailSubmissions(store), notice_values=lambda: notice_values(settings)
         )
+        engine.flows.update(load_flows(DIALOGUES_DIR, ports))
         import dateparser  # noqa: F401  (warm up the lazy import outside the measure)
 
         run_user(engine, 0, [])  # warm-up

@@ -34,6 +34,7 @@ from bot.forms.ports import FormPorts
 from bot.forms.runner import load_flows
 from bot.mail.submission import MailSubmissions
 from bot.mail.worker import OutboxWorker
+from bot.privacy import notice_values
 from bot.storage.models import OutboxStatus
 from bot.storage.store import Store
 
@@ -153,9 +154,10 @@ def main() -> int:
         store = Store.from_url(settings.database_url, clock)
         store.create_all()
         engine = DialogueEngine(store=store, qa=SilentQA(), settings=settings, clock=clock)  # type: ignore[arg-type]
-        engine.flows.update(
-            load_flows(DIALOGUES_DIR, FormPorts(submissions=MailSubmissions(store)))
+        ports = FormPorts(
+            submissions=MailSubmissions(store), notice_values=lambda: notice_values(settings)
         )
+        engine.flows.update(load_flows(DIALOGUES_DIR, ports))
         import dateparser  # noqa: F401  (warm the lazy import)
 
         pool = ThreadPoolExecutor(TURN_THREADS, thread_name_prefix="turn")

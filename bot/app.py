@@ -112,6 +112,12 @@ def load_flows(app: App, directory: Path | None = None) -> dict[str, Any]:
     from bot.forms.ports import FormPorts
     from bot.forms.runner import load_flows as load_form_flows
     from bot.mail.submission import MailSubmissions
+    from bot.privacy import notice_values
 
-    ports = FormPorts(qa=app.qa, submissions=MailSubmissions(app.store), host=app.engine)
+    ports = FormPorts(
+        qa=app.qa,
+        submissions=MailSubmissions(app.store),
+        host=app.engine,
+        notice_values=lambda: notice_values(app.settings),
+    )
     return load_form_flows(directory or DIALOGUES_DIR, ports)

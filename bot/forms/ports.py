@@ -1,8 +1,9 @@
 """What a form needs from outside, as protocols: the composition root (`bot.app`) plugs them.
 
 A form never holds the app: it answers questions through `QuestionAnswering`, hands a finished
-response to `Submissions` (storage, outbox, PDF, copy verification: `bot.mail.submission`), and
-asks its `Host` (the dialogue engine) for the main menu and the look of an answer.
+response to `Submissions` (storage, outbox, PDF, copy verification: `bot.mail.submission`),
+asks its `Host` (the dialogue engine) for the main menu and the look of an answer, and reads the
+privacy notice's configured values (retention days, DPO) from `notice_values`.
 """
 
 from __future__ import annotations
@@ -124,3 +125,5 @@ class FormPorts:
     qa: QuestionAnswering | None = None
     submissions: Submissions | None = None
     host: Host | None = None
+    # the privacy notice's configured values (`bot.privacy.notice_values`), {notice.<key>}
+    notice_values: Callable[[], dict[str, str]] | None = None

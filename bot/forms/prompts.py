@@ -12,7 +12,7 @@ from bot.forms.actions import Action, Verb, write_payload
 from bot.forms.conditions import evaluate
 from bot.forms.outcomes import outcome_texts
 from bot.forms.review import review_text
-from bot.forms.spec import Step
+from bot.forms.spec import QUESTION_KINDS, Step
 
 if TYPE_CHECKING:
     from bot.forms.handlers import FormTurn
@@ -51,9 +51,8 @@ def render(turn: FormTurn, reminder: bool = False) -> list[Reply]:
 
 def consent(turn: FormTurn, step: Step) -> Reply:
     """The privacy notice (configured values filled) with « accept » and « refuse »."""
-    from bot.privacy import notice_values
-
-    values = notice_values(turn.ctx.settings)
+    notice = turn.ports.notice_values
+    values = notice() if notice is not None else {}
     prompt = NOTICE_PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), step.prompt)
     return Reply(
         prompt,
@@ -216,7 +215,7 @@ def review_buttons(turn: FormTurn) -> Reply:
                 text = A.short(f"✏️ {label} {i + 1} : {first}", 60)
                 buttons.append([button(turn, text, Action(Verb.ITEM, target=step.id, index=i))])
             buttons.append([button(turn, step.text("add"), Action(Verb.ADD_ITEM, target=step.id))])
-        elif step.kind in A.QUESTION_KINDS:
+        elif step.kind in QUESTION_KINDS:
             buttons.append([button(turn, f"✏️ {step.label}", Action(Verb.EDIT, target=step.id))])
     return Reply(spec.t("review_prompt"), buttons, edit_key=f"{spec.name}:review")
 
