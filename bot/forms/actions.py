@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
+from typing import NamedTuple
 
 MAX_PAYLOAD = 60  # Telegram allows 64 bytes of callback data
 
@@ -72,37 +74,51 @@ WORDS = {
         Verb.KEEP_TYPED,
     )
 }
+PLAIN: dict[Verb, str] = {v: str(v.value) for v in WORDS.values()}
 INDEXED = {Verb.CHOOSE, Verb.TICK, Verb.SUGGESTION, Verb.OUTCOME}
+PREFIX: dict[Verb, str] = {v: str(v.value) for v in INDEXED}
 UNDERSTOOD = {Verb.CONFIRM, Verb.FIX, Verb.KEEP_TYPED, Verb.CANDIDATE}
 
 
-@dataclass(frozen=True, slots=True)
-class Action:
-    """One parsed action: a verb, and what it is about (a step or group id, an index)."""
+class Action(NamedTuple):
+    """One parsed action: a verb, and what it is about (a step or group id, a number)."""
 
     verb: Verb
     target: str = ""
-    index: int | None = None
+    number: int | None = None
 
     @property
     def code(self) -> str:
         """The action as written in a payload."""
-        if self.verb in WORDS.values():
-            return self.verb.value
-        if self.verb in INDEXED:
-            return f"{self.verb.value}{self.index}"
-        if self.verb == Verb.CANDIDATE:
-            return f"u.a{'n' if self.index is None else self.index}"
-        if self.verb == Verb.ITEM:
-            return f"i.{self.target}.{self.index}"
-        if self.verb in (Verb.FIELD, Verb.EDIT, Verb.ADD_ITEM):
-            return f"{self.verb.value}.{self.target}"
-        return self.target
+        return encode(self)
 
     @property
     def is_understood(self) -> bool:
         """True for the buttons of an understood answer's confirmation."""
         return self.verb in UNDERSTOOD
+
+
+def numbered(verb: Verb, number: int) -> str:
+    """The code of a numbered action: `c3` (a choice), `t0` (a box), `s1`, `o2`."""
+    return f"{PREFIX[verb]}{number}"
+
+
+@lru_cache(maxsize=4096)
+def encode(action: Action) -> str:
+    """The action as written in a payload (each one written once per process)."""
+    verb, target, number = action
+    plain = PLAIN.get(verb)
+    if plain is not None:
+        return plain
+    if verb in INDEXED:
+        return numbered(verb, number or 0)
+    if verb == Verb.CANDIDATE:
+        return f"u.a{'n' if number is None else number}"
+    if verb == Verb.ITEM:
+        return f"i.{target}.{number}"
+    if verb in (Verb.FIELD, Verb.EDIT, Verb.ADD_ITEM):
+        return f"{verb.value}.{target}"
+    return target
 
 
 def parse(code: str) -> Action:
@@ -112,10 +128,10 @@ def parse(code: str) -> Action:
         return Action(word)
     head, rest = code[:1], code[1:]
     if head in ("c", "t", "s", "o") and rest.isdecimal():
-        return Action(Verb(head), index=int(rest))
+        return Action(Verb(head), number=int(rest))
     if code.startswith("u.a"):
         choice = code[3:]
-        return Action(Verb.CANDIDATE, index=int(choice) if choice.isdigit() else None)
+        return Action(Verb.CANDIDATE, number=int(choice) if choice.isdigit() else None)
     kind, dot, target = code.partition(".")
     if dot and kind in ("f", "e"):
         return Action(Verb(kind), target=target)
@@ -123,7 +139,7 @@ def parse(code: str) -> Action:
         return Action(Verb.ADD_ITEM, target=target.partition(".")[0])
     if dot and kind == "i":
         group, _, index = target.partition(".")
-        return Action(Verb.ITEM, target=group, index=int(index) if index.isdecimal() else None)
+        return Action(Verb.ITEM, target=group, number=int(index) if index.isdecimal() else None)
     return Action(Verb.UNKNOWN, target=code)
 
 
@@ -143,8 +159,16 @@ def read_payload(payload: str) -> Payload:
     return Payload(form, visit, parse(code))
 
 
-def write_payload(form: str, visit: int, action: Action) -> str:
-    """`<form>:<visit>:<action>`, at most 60 bytes."""
-    payload = f"{form}:{visit}:{action.code}"
-    assert len(payload.encode()) <= MAX_PAYLOAD, payload
-    return payload
+def payload_prefix(form: str, visit: int) -> str:
+    """`<form>:<visit>:`, what every button of a step begins with."""
+    return f"{form}:{visit}:"
+
+
+def write_payload(prefix: str, action: Action | Verb) -> str:
+    """`<form>:<visit>:<action>` (`prefix` from `payload_prefix`; a plain verb, or an action).
+
+    At most 60 bytes: `python -m bot lint` checks a form's name leaves room for its longest
+    action (bot/engine/lint.py), as the tests do for every form."""
+    if type(action) is Verb:
+        return prefix + PLAIN[action]
+    return prefix + encode(action)

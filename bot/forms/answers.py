@@ -273,7 +273,7 @@ def path_answers(spec: FormSpec, draft: Draft) -> dict[str, Any]:
     if spec.has_review:
         return draft.answers
     locate = spec.locate
-    on_path = {locate[s][0].id for s, _ in draft.history if s in locate}
+    on_path = {locate[s][0].id for s in draft.history.states() if s in locate}
     if draft.step in locate:
         on_path.add(locate[draft.step][0].id)
     on_path.update(draft.prefilled)

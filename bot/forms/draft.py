@@ -48,6 +48,45 @@ class Flag:
         )
 
 
+class History:
+    """Where the user has been (for « Précédent »): (state, group item), most recent last.
+
+    Kept as the stored JSON list of `[state, item]` pairs, read and written without conversion."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: list[list[Any]] | None = None) -> None:
+        self._entries: list[list[Any]] = entries if entries is not None else []
+
+    def push(self, state: str, item: int) -> None:
+        """Remember a position (the oldest forgotten beyond MAX_HISTORY)."""
+        self._entries.append([state, item])
+        del self._entries[:-MAX_HISTORY]
+
+    def pop(self) -> tuple[str, int]:
+        """The most recent position, forgotten."""
+        state, item = self._entries.pop()
+        return str(state), int(item)
+
+    def clear(self) -> None:
+        """Forget every position."""
+        self._entries.clear()
+
+    def states(self) -> list[str]:
+        """The states visited, oldest first."""
+        return [str(entry[0]) for entry in self._entries]
+
+    def __bool__(self) -> bool:
+        return bool(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def to_json(self) -> list[list[Any]]:
+        """The stored shape."""
+        return self._entries
+
+
 @dataclass
 class Pending:
     """An understood answer (a territory) shown to the user and waiting for confirmation."""
@@ -61,7 +100,7 @@ class Pending:
         return {"field": self.field, "value": self.value, "understood": self.understood}
 
 
-@dataclass
+@dataclass(slots=True)
 class Draft:
     """One user's progress in one form."""
 
@@ -72,7 +111,7 @@ class Draft:
     flags: list[Flag] = field(default_factory=list)
     copy_to_referent: bool | None = None  # None: never asked
     consent_contact: bool | None = None
-    history: list[tuple[str, int]] = field(default_factory=list)
+    history: History = field(default_factory=History)
     fails: dict[str, int] = field(default_factory=dict)
     prefilled: list[str] = field(default_factory=list)
     return_to: str | None = None  # editing from the review: go back to it
@@ -87,53 +126,66 @@ class Draft:
     # ------------------------------------------------------------------ storage
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Draft:
-        """A stored draft (any version: missing keys take their defaults)."""
-        answers = dict(data.get("answers") or {})
+        """A stored draft (any version: missing keys take their defaults).
+
+        The values are JSON written by `to_dict` (or by the former runner, same shape), read as
+        they are: the answers mapping is the stored one, copied only when the review's keys
+        (`flags`, `copy_to_referent`, `consent_contact`) are to be set apart."""
+        get = data.get
+        answers: dict[str, Any] = get("answers") or {}
         has_flags = FLAGS in answers
-        flags = [Flag.from_dict(f) for f in answers.pop(FLAGS, None) or [] if isinstance(f, dict)]
-        copy = answers.pop(COPY, None)
-        contact = answers.pop(CONTACT, None)
-        pending = data.get("pending")
-        step = data.get("step")
-        return cls(
-            step=str(step) if step else None,
-            item=int(data.get("item") or 0),
-            visit=int(data.get("visit") or 0),
+        stored_flags = copy = contact = None
+        if has_flags or COPY in answers or CONTACT in answers:  # the review's, kept apart
+            answers = dict(answers)
+            stored_flags = answers.pop(FLAGS, None)
+            copy = answers.pop(COPY, None)
+            contact = answers.pop(CONTACT, None)
+        pending = get("pending")
+        draft = cls(
+            step=get("step") or None,
+            item=get("item") or 0,
+            visit=get("visit") or 0,
             answers=answers,
-            flags=flags,
-            copy_to_referent=None if copy is None else bool(copy),
-            consent_contact=None if contact is None else bool(contact),
-            history=[(str(s), int(i)) for s, i in data.get("history") or []],
-            fails={str(k): int(v) for k, v in (data.get("fails") or {}).items()},
-            prefilled=[str(p) for p in data.get("prefilled") or []],
-            return_to=data.get("return_to"),
-            adding=bool(data.get("adding", False)),
-            pending=Pending(
+            history=History(list(get("history") or ())),
+            fails=dict(get("fails") or ()),
+            prefilled=list(get("prefilled") or ()),
+            return_to=get("return_to"),
+            adding=bool(get("adding")),
+            last_bad=get("last_bad"),
+            last_error=get("last_error"),
+            verifying=get("verifying"),
+            has_flags_key=has_flags,
+        )
+        if stored_flags:
+            draft.flags = [Flag.from_dict(f) for f in stored_flags if isinstance(f, dict)]
+        if copy is not None:
+            draft.copy_to_referent = bool(copy)
+        if contact is not None:
+            draft.consent_contact = bool(contact)
+        if isinstance(pending, dict):
+            draft.pending = Pending(
                 field=str(pending.get("field")),
                 value=pending.get("value"),
                 understood=dict(pending.get("understood") or {}),
             )
-            if isinstance(pending, dict)
-            else None,
-            last_bad=data.get("last_bad"),
-            last_error=data.get("last_error"),
-            verifying=data.get("verifying"),
-            has_flags_key=has_flags,
-        )
+        return draft
 
     def to_dict(self) -> dict[str, Any]:
         """The stored shape (the keys older code wrote, only those set)."""
-        answers = dict(self.answers)
-        if self.flags or self.has_flags_key:
-            answers[FLAGS] = [f.to_dict() for f in self.flags]
-        if self.copy_to_referent is not None:
-            answers[COPY] = self.copy_to_referent
-        if self.consent_contact is not None:
-            answers[CONTACT] = self.consent_contact
+        answers = self.answers
+        review = self.copy_to_referent is not None or self.consent_contact is not None
+        if self.flags or self.has_flags_key or review:
+            answers = dict(answers)
+            if self.flags or self.has_flags_key:
+                answers[FLAGS] = [f.to_dict() for f in self.flags]
+            if self.copy_to_referent is not None:
+                answers[COPY] = self.copy_to_referent
+            if self.consent_contact is not None:
+                answers[CONTACT] = self.consent_contact
         out: dict[str, Any] = {
             "answers": answers,
             "visit": self.visit,
-            "history": [[s, i] for s, i in self.history],
+            "history": self.history.to_json(),
             "fails": dict(self.fails),
         }
         if self.step is not None:
@@ -180,8 +232,7 @@ class Draft:
     # ------------------------------------------------------------------ changing
     def record_history(self, state: str, item: int) -> None:
         """Remember where the user was (for « Précédent »), bounded."""
-        self.history.append((state, item))
-        del self.history[:-MAX_HISTORY]
+        self.history.push(state, item)
 
     def enter(self, state: str, item: int) -> None:
         """Show a new step: a new visit, nothing refused nor waiting yet."""

@@ -16,7 +16,7 @@ from bot.engine.messages import french_format
 from bot.engine.validators import Invalid, Rules, Valid, get_understander, get_validator
 from bot.forms import answers as A
 from bot.forms import outcomes, prompts, review
-from bot.forms.actions import Action, Verb, read_payload
+from bot.forms.actions import Action, Verb, payload_prefix, read_payload
 from bot.forms.citations import Citations
 from bot.forms.draft import Draft, Pending
 from bot.forms.machine import FormMachine
@@ -75,6 +75,8 @@ QUESTION_START = re.compile(
 class FormTurn:
     """One turn of one form for one user: the draft, the Machine, the ports."""
 
+    __slots__ = ("_prefix", "citations", "ctx", "draft", "machine", "ports", "spec")
+
     def __init__(
         self,
         spec: FormSpec,
@@ -90,6 +92,16 @@ class FormTurn:
         self.citations = citations
         self.ctx = ctx
         self.draft = draft
+        self._prefix = ("", -1)  # the buttons' payload prefix, and the visit it is for
+
+    def payload_prefix(self) -> str:
+        """`<form>:<visit>:` for the buttons of the step shown now."""
+        text, visit = self._prefix
+        if visit != self.draft.visit:
+            visit = self.draft.visit
+            text = payload_prefix(self.spec.name, visit)
+            self._prefix = (text, visit)
+        return text
 
     def stale(self) -> Report:
         """A button of an older message (or an action that does not apply here)."""
@@ -258,12 +270,12 @@ class FormTurn:
             return self.store(
                 field_, A.as_typed(field_, raw), typed=raw, flagged=draft.last_error or ""
             )
-        if action.verb == Verb.SUGGESTION and field_.suggest and action.index is not None:
+        if action.verb == Verb.SUGGESTION and field_.suggest and action.number is not None:
             names = A.suggestions(draft, field_)
-            if action.index < len(names):
-                name = names[action.index]
+            if action.number < len(names):
+                name = names[action.number]
                 return self.store(field_, Valid(name, name))
-        chosen = action.index if action.verb == Verb.CHOOSE else None
+        chosen = action.number if action.verb == Verb.CHOOSE else None
         if field_.kind == "choice" and chosen is not None and chosen < len(field_.choices):
             choice = field_.choices[chosen]
             return self.store(field_, Valid(choice.value, choice.label))
@@ -273,12 +285,12 @@ class FormTurn:
 
     def typed_choice(self, folded: str) -> Report:
         """Typed text on a buttons-only step: match a button label, else ask to use them."""
-        for reply in prompts.render(self):
-            for row in reply.buttons:
-                for button in row:
-                    label = A.fold_label(button.label)
-                    if folded and (label == A.fold_label(folded) or label.startswith(folded)):
-                        return self.on_action(read_payload(button.payload).action)
+        if folded:
+            wanted = A.fold_label(folded)
+            for button in prompts.buttons(self):
+                label = A.fold_label(button.label)
+                if label == wanted or label.startswith(folded):
+                    return self.on_action(read_payload(button.payload).action)
         return say(self.spec.t("use_buttons"))
 
     # ------------------------------------------------------------------ questions mid-form
@@ -363,7 +375,7 @@ class FormTurn:
         if action.verb == Verb.KEEP_TYPED:
             return self.store(field_, Valid(value, value), understood=None)
         if action.verb == Verb.CANDIDATE:
-            understood = understander.settle(understood, 0, action.index)
+            understood = understander.settle(understood, 0, action.number)
             pending.understood = understood
             if not understood.get("communes") and not understood.get("ambiguities"):
                 note = field_.understood_text("not_recognised", text=A.short(str(value), 80))
@@ -428,7 +440,7 @@ class FormTurn:
         self.draft.adding = False
         A.prune(self.spec, self.draft)
         self.jump(REVIEW, 0, push=False)
-        self.draft.history = []
+        self.draft.history.clear()
         return Report()
 
     def refuse(self, field_: Step, error: Invalid, typed: str) -> Report:
@@ -468,7 +480,7 @@ class FormTurn:
             if field_.id in self.draft.prefilled:
                 self.draft.prefilled.remove(field_.id)
             return self.after_answer()
-        ticked = action.index if action.verb == Verb.TICK else None
+        ticked = action.number if action.verb == Verb.TICK else None
         if ticked is not None and ticked < len(field_.choices):
             selected ^= {field_.choices[ticked].value}
             answers[field_.id] = A.ordered(field_, selected)

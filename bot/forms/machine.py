@@ -76,19 +76,21 @@ class FormMachine:
 
     def fire(self, trigger: str, state: str, answers: dict[str, Any], item: int = 0) -> str:
         """The state `trigger` leads to from `state` (the same state when nothing applies)."""
+        position = Position(self.spec, state, answers, item)
+        key: tuple[Hashable, ...] | None = (trigger, state)
+        names = self.reads.get((trigger, state))
+        if names:
+            scope = position.scope()
+            try:
+                key = (trigger, state, *(_frozen(scope.get(n)) for n in names))
+            except TypeError:  # a value that cannot be a key: fire without remembering
+                key = None
+        dest = self._memo.get(key) if key is not None else None
+        if dest is not None:
+            return dest
         event = self.machine.events.get(trigger)
         if event is None or state not in event.transitions:
             return state  # an ignored trigger (without the library's warning in the log)
-        position = Position(self.spec, state, answers, item)
-        names = self.reads.get((trigger, state), ())
-        try:
-            scope = position.scope() if names else {}
-            key = (trigger, state, *(_frozen(scope.get(n)) for n in names))
-            dest = self._memo.get(key)
-        except TypeError:  # a value that cannot be a key: fire without remembering
-            key, dest = None, None
-        if dest is not None:
-            return dest
         event.trigger(position)
         if key is not None:
             if len(self._memo) >= MEMO_SIZE:

@@ -37,9 +37,9 @@ def outcome_texts(turn: FormTurn, step: Step) -> list[str]:
 def outcome_action(turn: FormTurn, step: Step, action: Action) -> Report:
     """An outcome's button: restart, menu, question, go to a step, or switch flow (prefill)."""
     spec, ctx = turn.spec, turn.ctx
-    if action.verb != Verb.OUTCOME or action.index is None or action.index >= len(step.buttons):
+    if action.verb != Verb.OUTCOME or action.number is None or action.number >= len(step.buttons):
         return turn.stale()
-    button = step.buttons[action.index]
+    button = step.buttons[action.number]
     kind = button.get("action", "menu")
     if kind == "restart":
         turn.draft = Draft()

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 from bot.engine.messages import Button, Document, Reply, french_format, split_lines
 from bot.engine.validators import get_understander
 from bot.forms import answers as A
-from bot.forms.actions import Action, Verb, write_payload
+from bot.forms.actions import Action, Verb, numbered, write_payload
 from bot.forms.conditions import evaluate
 from bot.forms.outcomes import outcome_texts
 from bot.forms.review import review_text
-from bot.forms.spec import QUESTION_KINDS, Step
+from bot.forms.spec import QUESTION_KINDS, REVIEW, Step
 
 if TYPE_CHECKING:
     from bot.forms.handlers import FormTurn
@@ -22,9 +22,9 @@ NOTICE_PLACEHOLDER = re.compile(r"\{notice\.(\w+)\}")  # configured durations an
 REVIEW_CHUNK = 3800
 
 
-def button(turn: FormTurn, label: str, action: Action) -> Button:
+def button(turn: FormTurn, label: str, action: Action | Verb) -> Button:
     """A button of the current step (its payload carries the visit)."""
-    return Button(label, write_payload(turn.spec.name, turn.draft.visit, action))
+    return Button(label, write_payload(turn.payload_prefix(), action))
 
 
 def render(turn: FormTurn, reminder: bool = False) -> list[Reply]:
@@ -49,6 +49,16 @@ def render(turn: FormTurn, reminder: bool = False) -> list[Reply]:
     return [question(turn, step, sub, reminder)]
 
 
+def buttons(turn: FormTurn) -> list[Button]:
+    """The buttons the current step shows (the review's without rendering its text)."""
+    step, _ = turn.current()
+    if step.kind == "review" and turn.state == REVIEW:
+        replies = [review_buttons(turn)]
+    else:
+        replies = render(turn)
+    return [b for reply in replies for row in reply.buttons for b in row]
+
+
 def consent(turn: FormTurn, step: Step) -> Reply:
     """The privacy notice (configured values filled) with « accept » and « refuse »."""
     notice = turn.ports.notice_values
@@ -57,8 +67,8 @@ def consent(turn: FormTurn, step: Step) -> Reply:
     return Reply(
         prompt,
         [
-            [button(turn, step.text("accept"), Action(Verb.YES))],
-            [button(turn, step.text("refuse"), Action(Verb.NO))],
+            [button(turn, step.text("accept"), Verb.YES)],
+            [button(turn, step.text("refuse"), Verb.NO)],
         ],
     )
 
@@ -87,31 +97,33 @@ def question(turn: FormTurn, step: Step, sub: Step | None, reminder: bool) -> Re
     buttons: list[list[Button]] = []
     edit_key = None
     if field_.kind == "choice":
+        prefix = turn.payload_prefix()
         buttons += [
-            [button(turn, c.label, Action(Verb.CHOOSE, index=i))]
+            [Button(c.label, prefix + numbered(Verb.CHOOSE, i))]
             for i, c in enumerate(field_.choices)
         ]
     elif field_.kind == "multi_choice":
+        prefix = turn.payload_prefix()
         selected = set(current or [])
         for i, c in enumerate(field_.choices):
             box = "☑" if c.value in selected else "☐"
-            buttons.append([button(turn, f"{box} {c.label}", Action(Verb.TICK, index=i))])
-        buttons.append([button(turn, spec.t("validate"), Action(Verb.OK))])
+            buttons.append([Button(f"{box} {c.label}", prefix + numbered(Verb.TICK, i))])
+        buttons.append([button(turn, spec.t("validate"), Verb.OK)])
         edit_key = f"{spec.name}:{field_.id}"
     if field_.suggest and current in (None, ""):
         for i, name in enumerate(A.suggestions(draft, field_)):
             label = spec.t("suggest", value=A.short(name, 40))
-            buttons.append([button(turn, label, Action(Verb.SUGGESTION, index=i))])
+            buttons.append([button(turn, label, Action(Verb.SUGGESTION, number=i))])
     shown = A.display(field_, display_value or current)
     if shown and field_.kind != "multi_choice" and not reminder:
         text += "\n\n" + spec.t("current", value=A.short(shown, 300))
         label = spec.t("keep", value=A.short(shown, 30))
-        buttons.append([button(turn, label, Action(Verb.CURRENT))])
-    row = [button(turn, spec.t("back"), Action(Verb.BACK))]
+        buttons.append([button(turn, label, Verb.CURRENT)])
+    row = [button(turn, spec.t("back"), Verb.BACK)]
     if field_.optional:
-        row.append(button(turn, spec.t("skip"), Action(Verb.SKIP)))
+        row.append(button(turn, spec.t("skip"), Verb.SKIP))
     if field_.why:
-        row.append(button(turn, spec.t("why_button"), Action(Verb.WHY)))
+        row.append(button(turn, spec.t("why_button"), Verb.WHY))
     buttons.append(row)
     return Reply(text, buttons, edit_key=edit_key)
 
@@ -121,7 +133,7 @@ def confirmation(turn: FormTurn, field_: Step) -> Reply:
     assert field_.understand is not None and turn.draft.pending is not None
     understood = turn.draft.pending.understood
     t = field_.understood_text
-    back = button(turn, turn.spec.t("back"), Action(Verb.BACK))
+    back = button(turn, turn.spec.t("back"), Verb.BACK)
     ambiguities = understood.get("ambiguities") or []
     if ambiguities:
         first = ambiguities[0]
@@ -138,13 +150,13 @@ def confirmation(turn: FormTurn, field_: Step) -> Reply:
                         ),
                         60,
                     ),
-                    Action(Verb.CANDIDATE, index=i),
+                    Action(Verb.CANDIDATE, number=i),
                 )
             ]
             for i, c in enumerate(first.get("candidates", [])[:8])
         ]
         buttons.append([button(turn, t("none_of_them"), Action(Verb.CANDIDATE))])
-        buttons.append([button(turn, t("fix"), Action(Verb.FIX)), back])
+        buttons.append([button(turn, t("fix"), Verb.FIX), back])
         return Reply(t("ambiguous", name=first.get("text", "")), buttons)
     values = get_understander(field_.understand).values(understood)
     lines = [t("prompt", **values)]
@@ -154,9 +166,9 @@ def confirmation(turn: FormTurn, field_: Step) -> Reply:
         lines.append(t("small", **values))
     lines.append(t("question", **values))
     buttons = [
-        [button(turn, t("confirm"), Action(Verb.CONFIRM))],
-        [button(turn, t("fix"), Action(Verb.FIX))],
-        [button(turn, t("keep"), Action(Verb.KEEP_TYPED))],
+        [button(turn, t("confirm"), Verb.CONFIRM)],
+        [button(turn, t("fix"), Verb.FIX)],
+        [button(turn, t("keep"), Verb.KEEP_TYPED)],
         [back],
     ]
     return Reply("\n\n".join(line for line in lines if line), buttons)
@@ -170,9 +182,9 @@ def more_prompt(turn: FormTurn, group: Step) -> Reply:
     text = "\n".join(lines) + "\n\n" + text
     buttons = []
     if len(items) < group.max_items:
-        buttons.append([button(turn, group.text("add"), Action(Verb.ADD))])
-    buttons.append([button(turn, group.text("done"), Action(Verb.DONE))])
-    buttons.append([button(turn, turn.spec.t("back"), Action(Verb.BACK))])
+        buttons.append([button(turn, group.text("add"), Verb.ADD)])
+    buttons.append([button(turn, group.text("done"), Verb.DONE)])
+    buttons.append([button(turn, turn.spec.t("back"), Verb.BACK)])
     return Reply(text, buttons)
 
 
@@ -193,27 +205,27 @@ def item_menu(turn: FormTurn, group: Step) -> Reply:
         shown = A.display(sub, item.get(f"{sub.id}_display") or item.get(sub.id))
         label = A.short(f"✏️ {sub.label} : {shown}", 60)
         buttons.append([button(turn, label, Action(Verb.FIELD, target=sub.id))])
-    buttons.append([button(turn, group.text("remove"), Action(Verb.DELETE))])
-    buttons.append([button(turn, turn.spec.t("to_review"), Action(Verb.REVIEW))])
+    buttons.append([button(turn, group.text("remove"), Verb.DELETE)])
+    buttons.append([button(turn, turn.spec.t("to_review"), Verb.REVIEW)])
     return Reply(text, buttons)
 
 
 def review_buttons(turn: FormTurn) -> Reply:
     """Send, the copy and contact boxes, and an edit button per step and per item."""
     spec, draft = turn.spec, turn.draft
-    buttons = [[button(turn, spec.t("send"), Action(Verb.SEND))]]
+    buttons = [[button(turn, spec.t("send"), Verb.SEND)]]
     box = "☑" if draft.copy_to_referent else "☐"
-    buttons.append([button(turn, spec.t("copy", box=box), Action(Verb.COPY))])
+    buttons.append([button(turn, spec.t("copy", box=box), Verb.COPY)])
     if "contact" in spec.texts:
         box = "☑" if draft.consent_contact else "☐"
-        buttons.append([button(turn, spec.t("contact", box=box), Action(Verb.CONTACT))])
+        buttons.append([button(turn, spec.t("contact", box=box), Verb.CONTACT)])
     for step in spec.steps:
         if step.kind == "group":
             label = step.text("item_label")
             for i, item in enumerate(draft.answers.get(step.id) or []):
                 first = A.display(step.fields[0], item.get(step.fields[0].id))
                 text = A.short(f"✏️ {label} {i + 1} : {first}", 60)
-                buttons.append([button(turn, text, Action(Verb.ITEM, target=step.id, index=i))])
+                buttons.append([button(turn, text, Action(Verb.ITEM, target=step.id, number=i))])
             buttons.append([button(turn, step.text("add"), Action(Verb.ADD_ITEM, target=step.id))])
         elif step.kind in QUESTION_KINDS:
             buttons.append([button(turn, f"✏️ {step.label}", Action(Verb.EDIT, target=step.id))])
@@ -224,10 +236,10 @@ def outcome(turn: FormTurn, step: Step) -> list[Reply]:
     """One reply per part of the text (a list in the YAML); sources and buttons on the last."""
     texts = outcome_texts(turn, step)
     buttons = [
-        [button(turn, str(b["label"]), Action(Verb.OUTCOME, index=i))]
+        [button(turn, str(b["label"]), Action(Verb.OUTCOME, number=i))]
         for i, b in enumerate(step.buttons)
     ]
-    buttons.append([button(turn, turn.spec.t("back"), Action(Verb.BACK))])
+    buttons.append([button(turn, turn.spec.t("back"), Verb.BACK)])
     return [*(Reply(t) for t in texts[:-1]), Reply(texts[-1], buttons)]
 
 
@@ -238,10 +250,10 @@ def way_on(turn: FormTurn, offer_keep: bool) -> Reply:
     field_ = sub or step
     buttons = []
     if offer_keep:
-        buttons.append([button(turn, spec.t("keep_as_typed"), Action(Verb.AS_TYPED))])
+        buttons.append([button(turn, spec.t("keep_as_typed"), Verb.AS_TYPED)])
     if field_.optional:
-        buttons.append([button(turn, spec.t("skip"), Action(Verb.SKIP))])
-    buttons.append([button(turn, spec.t("back"), Action(Verb.BACK))])
+        buttons.append([button(turn, spec.t("skip"), Verb.SKIP)])
+    buttons.append([button(turn, spec.t("back"), Verb.BACK)])
     return Reply(spec.t("way_on"), buttons)
 
 

@@ -22,7 +22,7 @@ class Then(Enum):
     NOTHING = auto()
 
 
-@dataclass
+@dataclass(slots=True)
 class Report:
     """What happened in a turn of a form."""
 

@@ -103,8 +103,8 @@ def review_action(turn: FormTurn, action: Action) -> Report:
             draft.adding = True
             turn.jump(spec.entry(group), len(items))
             return Report()
-        if action.index is not None and action.index < len(items):
-            turn.jump(f"{group.id}.item", action.index)
+        if action.number is not None and action.number < len(items):
+            turn.jump(f"{group.id}.item", action.number)
             return Report()
     return turn.stale()
 
