@@ -244,6 +244,8 @@ class Draft:
 
     def set_flag(self, path: str, value: str | None, reason: str | None, label: str) -> None:
         """Record (or clear) an answer kept as typed at `path`."""
+        if not self.flags and (value is None or reason is None):
+            return  # nothing to record, nothing to clear
         flags = [f for f in self.flags if f.field != path]
         if value is not None and reason is not None:
             flags.append(Flag(field=path, label=label or path, value=value, reason=reason))

@@ -400,7 +400,9 @@ class FormTurn:
         step, sub = self.current()
         path = A.path_of(draft, step, sub)
         A.put(draft, step, sub, result, understood)
-        draft.set_flag(path, typed if flagged else None, flagged, A.flag_label(draft, step, sub))
+        if flagged or draft.flags:
+            label = A.flag_label(draft, step, sub)
+            draft.set_flag(path, typed if flagged else None, flagged, label)
         draft.fails.pop(path, None)
         note = ""
         if result.display and typed and result.display != typed.strip():

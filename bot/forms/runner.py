@@ -77,6 +77,7 @@ class FormFlow:
 
     # ------------------------------------------------------------------ the turn
     def _turn(self, ctx: TurnContext) -> FormTurn:
+        """The turn's handlers, on the draft stored in the conversation."""
         draft = Draft.from_dict(ctx.conversation.data.get(self.name) or {})
         return FormTurn(self.spec, self.machine, self.ports, self.citations, ctx, draft)
 
