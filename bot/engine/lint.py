@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.engine.validators import UNDERSTANDERS, VALIDATORS
 from bot.forms.answers import PLACEHOLDER
+from bot.forms.outcomes import OUTCOME_ACTIONS
 from bot.forms.spec import (
     DONE,
     QUESTION_KINDS,
@@ -24,7 +25,6 @@ from bot.forms.spec import (
     Step,
 )
 
-OUTCOME_ACTIONS = {"restart", "menu", "question", "goto", "switch"}
 LONGEST_ACTION = 24  # e.g. "i.referents.19" or "f.practice_other"
 
 

@@ -79,9 +79,6 @@ class History:
     def __bool__(self) -> bool:
         return bool(self._entries)
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
     def to_json(self) -> list[list[Any]]:
         """The stored shape."""
         return self._entries

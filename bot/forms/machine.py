@@ -103,10 +103,6 @@ class FormMachine:
         assert draft.step is not None
         return self.fire(trigger, draft.step, draft.answers, draft.item)
 
-    def is_state(self, state: str) -> bool:
-        """True for a state of this form (a stored draft may name a step since removed)."""
-        return state in self.machine.states
-
 
 def _names_read(conditions: Iterable[Condition]) -> list[str]:
     """The answers a list of conditions reads (inside `any:` / `all:` too)."""

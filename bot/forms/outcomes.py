@@ -13,7 +13,7 @@ from bot.forms.spec import Step
 if TYPE_CHECKING:
     from bot.forms.handlers import FormTurn
 
-OUTCOME_ACTIONS = {"restart", "menu", "question", "goto", "switch"}
+OUTCOME_ACTIONS = {"restart", "menu", "question", "goto", "switch"}  # what a button may do
 
 
 def resolve_prefill(spec: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any]:
