@@ -24,8 +24,11 @@ from typing import Any
 
 from bot.config import DIALOGUES_DIR, Settings
 from bot.engine.engine import DialogueEngine
-from bot.engine.forms import load_flows
 from bot.engine.messages import Incoming, Kind, Reply
+from bot.forms.ports import FormPorts
+from bot.forms.runner import load_flows
+from bot.mail.submission import MailSubmissions
+from bot.privacy import notice_values
 from bot.storage.store import Store
 
 
@@ -144,7 +147,10 @@ def main() -> int:
         store = Store.from_url(settings.database_url, clock)
         store.create_all()
         engine = DialogueEngine(store=store, qa=SilentQA(), settings=settings, clock=clock)  # type: ignore[arg-type]
-        engine.flows.update(load_flows(DIALOGUES_DIR, None))
+        ports = FormPorts(
+            submissions=MailSubmissions(store), notice_values=lambda: notice_values(settings)
+        )
+        engine.flows.update(load_flows(DIALOGUES_DIR, ports))
         import dateparser  # noqa: F401  (warm up the lazy import outside the measure)
 
         run_user(engine, 0, [])  # warm-up

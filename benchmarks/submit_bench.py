@@ -29,8 +29,11 @@ from pathlib import Path
 from benchmarks.form_bench import SCRIPT, SilentQA, run_user
 from bot.config import DIALOGUES_DIR, Settings
 from bot.engine.engine import DialogueEngine
-from bot.engine.forms import load_flows
 from bot.engine.messages import Incoming, Kind
+from bot.forms.ports import FormPorts
+from bot.forms.runner import load_flows
+from bot.mail.submission import MailSubmissions
+from bot.privacy import notice_values
 from bot.storage.models import OutboxStatus
 from bot.storage.store import Store
 from bot.worker import OutboxWorker
@@ -151,7 +154,10 @@ def main() -> int:
         store = Store.from_url(settings.database_url, clock)
         store.create_all()
         engine = DialogueEngine(store=store, qa=SilentQA(), settings=settings, clock=clock)  # type: ignore[arg-type]
-        engine.flows.update(load_flows(DIALOGUES_DIR, None))
+        ports = FormPorts(
+            submissions=MailSubmissions(store), notice_values=lambda: notice_values(settings)
+        )
+        engine.flows.update(load_flows(DIALOGUES_DIR, ports))
         import dateparser  # noqa: F401  (warm the lazy import)
 
         pool = ThreadPoolExecutor(TURN_THREADS, thread_name_prefix="turn")

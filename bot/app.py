@@ -52,6 +52,7 @@ def build_app(
     from bot.lint import validate_startup
     from bot.qa import QAService
     from bot.qa.knowledge import DEFAULT_KNOWLEDGE_DIR
+    from bot.respondent import StoredRespondent
     from bot.storage.store import Store
 
     dialogues_dir = dialogues_dir or DIALOGUES_DIR
@@ -79,7 +80,7 @@ def build_app(
         settings=settings,
         clock=clock,
         texts=menu_texts(dialogues_dir),
-        exchange=exchange,
+        respondent=StoredRespondent(store, settings),  # the engine's storage-backed port
     )
     app = App(settings=settings, store=store, qa=qa, engine=engine)
     engine.flows.update(load_flows(app, dialogues_dir))
@@ -91,10 +92,19 @@ def build_app(
 
 
 def load_flows(app: App, directory: Path | None = None) -> dict[str, Any]:
-    """Every flow declared in `dialogues/` (AMI form, orientation guide)."""
-    from bot.engine.forms import load_flows as load_yaml_flows
+    """Every flow declared in `dialogues/` (AMI form, orientation guide), with its ports."""
+    from bot.forms.ports import FormPorts
+    from bot.forms.runner import load_flows as load_form_flows
     from bot.mail.fiche import register_forms
+    from bot.mail.submission import MailSubmissions
+    from bot.privacy import notice_values
 
-    flows = load_yaml_flows(directory or DIALOGUES_DIR, app)
+    ports = FormPorts(
+        qa=app.qa,
+        submissions=MailSubmissions(app.store),
+        host=app.engine,
+        notice_values=lambda: notice_values(app.settings),
+    )
+    flows = load_form_flows(directory or DIALOGUES_DIR, ports)
     register_forms(flow.spec for flow in flows.values())  # their responses' fiches
     return flows

@@ -259,7 +259,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
 
         return run_telegram(settings, webhook=args.webhook)
     if args.command == "diagram":
-        from bot.engine.diagram import write_diagrams
+        from bot.forms.diagram import write_diagrams
 
         for path in write_diagrams():
             print(path)

@@ -2,7 +2,7 @@
 
 A directory holding `structure.yaml` or `sources/provenance.yaml` is a knowledge base; any other
 is a dialogue directory: every file is checked against its model, then the flows that pass go
-through the dialogue linter of `bot/engine/lint.py` (targets, reachability, validators…).
+through the dialogue linter of `bot/forms/lint.py` (targets, reachability, validators…).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from bot.engine.forms import FormSpec
-from bot.engine.lint import lint_spec
+from bot.forms.lint import lint_spec
+from bot.forms.spec import FormSpec
 from bot.schema import SchemaError
 from bot.schema import dialogues as dialogue_schema
 from bot.schema.base import shown_path

@@ -13,21 +13,17 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from bot.config import AMI_FLOW
 from bot.engine.flow import Flow, TurnContext
 from bot.engine.messages import Button, Document, Incoming, Kind, Reply
 from bot.engine.texts import Texts, menu_texts
-from bot.privacy import dpo, erase_user, my_data
 from bot.qa.intent import QAContext
 
 if TYPE_CHECKING:
-    from sqlmodel import Session
-
     from bot.config import Settings
+    from bot.engine.ports import RespondentPort, StorePort
     from bot.qa import QAAnswer, QAService
-    from bot.storage.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -35,33 +31,10 @@ CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u
 MAX_LINKS = 40  # short button payloads remembered per conversation
 SEEN_UPDATES = 50  # update ids remembered per conversation to apply each update once
 StaffCommand = Callable[[TurnContext, str], list[Reply]]
+AMI_FLOW = "ami_bretagne"
 ORIENTATION_FLOW = "orientation"
 REPLY_KEY = "_ars_reply"  # the response whose ARS message the next text answers (exchange.py)
 QA_CONTEXT_KEY = "_qa"  # what the last question was about (follow-ups), in the conversation
-
-
-class Exchange(Protocol):
-    """The port to the messages exchanged with the ARS (`bot.exchange`, given by build_app)."""
-
-    def handle_choice(
-        self,
-        session: Session,
-        store: Store,
-        settings: Settings,
-        user_id: int,
-        data: dict[str, Any],
-        payload: str,
-    ) -> list[Reply]: ...
-
-    def record_reply(
-        self,
-        session: Session,
-        store: Store,
-        settings: Settings,
-        user_id: int,
-        submission_id: int,
-        text: str,
-    ) -> tuple[list[Reply], bool]: ...
 
 
 def clean_text(text: str) -> str:
@@ -73,14 +46,22 @@ def clean_text(text: str) -> str:
 class DialogueEngine:
     """Routes each user event to the menu, the question answering or the active flow."""
 
-    store: Store
+    store: StorePort
     qa: QAService
     settings: Settings
     flows: dict[str, Flow] = field(default_factory=dict)
     staff_commands: dict[str, StaffCommand] = field(default_factory=dict)
     texts: Texts = field(default_factory=menu_texts)
     clock: Callable[[], datetime] | None = None
-    exchange: Exchange | None = None  # without it, the ARS messages' buttons are stale
+    # the ARS exchange and the user's data (`bot.respondent.StoredRespondent`, from build_app)
+    respondent: RespondentPort | None = None
+
+    @property
+    def respondent_port(self) -> RespondentPort:
+        """The respondent services this engine was built with."""
+        if self.respondent is None:
+            raise RuntimeError("DialogueEngine built without its respondent port")
+        return self.respondent
 
     # ------------------------------------------------------------------ entry point
     def handle(self, incoming: Incoming, render_documents: bool = True) -> list[Reply]:
@@ -237,10 +218,8 @@ class DialogueEngine:
             return self.render_answer(ctx, answer)
         if head == "engine":
             return [Reply(self.texts("stale_button")), *self._where_we_are(ctx)]
-        if head == "ars" and self.exchange is not None:  # a button of an ARS message
-            replies = self.exchange.handle_choice(
-                ctx.turn.session, ctx.store, self.settings, ctx.user_id, ctx.conversation.data, rest
-            )
+        if head == "ars":  # a button of a message from the ARS (bot/exchange.py)
+            replies = self.respondent_port.ars_choice(ctx, rest)
             return [*replies, *self._where_we_are(ctx, with_menu=False)]
         flow = self.active_flow(ctx)
         if flow is not None and head == flow.name:
@@ -250,12 +229,7 @@ class DialogueEngine:
     def _reply_to_ars(self, ctx: TurnContext, text: str) -> list[Reply]:
         """The text typed after « Répondre à l'ARS »: joins the response's thread."""
         data = ctx.conversation.data
-        if self.exchange is None:
-            data.pop(REPLY_KEY, None)
-            return self._where_we_are(ctx)
-        replies, done = self.exchange.record_reply(
-            ctx.turn.session, ctx.store, self.settings, ctx.user_id, int(data[REPLY_KEY]), text
-        )
+        replies, done = self.respondent_port.ars_reply(ctx, int(data[REPLY_KEY]), text)
         if done:
             data.pop(REPLY_KEY, None)
             replies += self._where_we_are(ctx, with_menu=False)
@@ -356,8 +330,8 @@ class DialogueEngine:
 
     def _erase(self, ctx: TurnContext) -> list[Reply]:
         """/supprimer confirmed: everything the ARS has not received goes, now."""
-
-        erasure = erase_user(ctx.turn.session, self.settings, ctx.user_id)
+        respondent = self.respondent_port
+        erasure = respondent.erase(ctx)
         ctx.conversation.data.clear()
         ctx.conversation.flow = None
         ctx.conversation.state = None
@@ -367,8 +341,8 @@ class DialogueEngine:
             "C'est fait : votre brouillon, votre historique de conversation, les messages du bot "
             "et les adresses vérifiées sont effacés."
         ]
-        if erasure.erased_submissions:
-            refs = ", ".join(erasure.erased_submissions)
+        if erasure.erased:
+            refs = ", ".join(erasure.erased)
             lines.append(
                 f"Les réponses qui n'étaient pas encore parvenues à l'ARS ({refs}) sont effacées "
                 "et ne lui seront pas envoyées."
@@ -378,7 +352,7 @@ class DialogueEngine:
             lines.append(
                 f"L'ARS Bretagne a déjà reçu vos réponses {refs} : elle les conserve le temps du "
                 f"traitement de l'AMI. Pour les faire rectifier ou effacer, adressez-vous à son "
-                f"délégué à la protection des données : {dpo(self.settings)} (ou "
+                f"délégué à la protection des données : {respondent.dpo()} (ou "
                 f"{self.settings.ars_mailbox})."
             )
         return [Reply("\n\n".join(lines), self.menu_buttons(ctx))]
@@ -469,14 +443,11 @@ class DialogueEngine:
 
     def _my_data(self, ctx: TurnContext) -> list[Reply]:
         """Everything held about the user, readable (labels, what was sent where and when)."""
-
         draft_text = None
         flow = self.flows.get(AMI_FLOW)
         if flow is not None and flow.has_progress(ctx) and hasattr(flow, "review_text"):
             draft_text = flow.review_text(ctx, ctx.flow_data(AMI_FLOW))
-        text, data = my_data(
-            ctx.turn.session, self.settings, ctx.user_id, ctx.conversation, draft_text
-        )
+        text, data = self.respondent_port.my_data(ctx, draft_text)
         return [
             Reply(
                 "Voici toutes les données que je conserve sur vous, lisibles (fichier texte).",

@@ -10,18 +10,18 @@ from bot.engine.messages import Incoming, Reply
 
 if TYPE_CHECKING:
     from bot.config import Settings
+    from bot.engine.ports import ConversationRecord, StorePort, TurnPort
     from bot.qa import QAService
-    from bot.storage.store import Store, Turn
 
 
 @dataclass
 class TurnContext:
     """One turn of one user: the locked conversation, the services, and flow switching."""
 
-    turn: Turn
+    turn: TurnPort
     settings: Settings
     qa: QAService
-    store: Store
+    store: StorePort
     now: datetime
     display_name: str = ""
     # Set by a flow to hand over to another flow at the end of the turn (name, prefill).
@@ -34,7 +34,8 @@ class TurnContext:
         return self.turn.conversation.user_id
 
     @property
-    def conversation(self) -> Any:
+    def conversation(self) -> ConversationRecord:
+        """The user's conversation row (locked for the turn)."""
         return self.turn.conversation
 
     def flow_data(self, flow: str) -> dict[str, Any]:

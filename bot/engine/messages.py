@@ -118,6 +118,8 @@ _VOWELS = frozenset("aeiouàâäéèêëîïôöùûüœæAEIOUÀÂÄÉÈÊËÎ�
 def french_format(template: str, **values: object) -> str:
     """`template.format(**values)`, with « de » / « que » elided before a value that starts
     with a vowel (names, structures typed by the user)."""
+    if "{" not in template and "}" not in template:
+        return template  # nothing to fill (most prompts): as `format` would return it
 
     def elide(m: re.Match[str]) -> str:
         value = str(values.get(m.group(2), ""))

@@ -81,7 +81,14 @@ def is_emoji(ch: str) -> bool:
     return cat in ("So", "Sk", "Cs", "Co") or 0x1F000 <= ord(ch) <= 0x1FAFF
 
 
+# letters, digits, spaces and the usual punctuation: none is an emoji (`is_emoji` is False)
+PLAIN_TEXT_RE = re.compile(r"[\w\s.,;:!?'’\"«»()\[\]/&+*%@#=-]*")
+
+
 def strip_emoji(text: str) -> str:
+    if PLAIN_TEXT_RE.fullmatch(text) and max(text, default="") < "\U0001f000":
+        # the usual case (no symbol, no pictograph), without a look at each character
+        return SPACES_RE.sub(" ", text).strip()
     return SPACES_RE.sub(" ", "".join(ch for ch in text if not is_emoji(ch))).strip()
 
 

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.engine.forms import AMI_FORM, QUESTION_KINDS, FormSpec, Step, _spec_of
+from bot.forms.spec import AMI_FORM, QUESTION_KINDS, FormSpec, Step, _spec_of
 from bot.schema.base import SchemaError
 from bot.storage.models import Submission
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from bot.storage.models import Submission
 
 if TYPE_CHECKING:
-    from bot.engine.forms import FormSpec
+    from bot.forms.spec import FormSpec
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def _render_data(data: dict[str, Any]) -> bytes:
 
 @lru_cache(maxsize=16)
 def _load_form(path: str) -> FormSpec:
-    from bot.engine.forms import FormSpec
+    from bot.forms.spec import FormSpec
 
     return FormSpec.load(Path(path))
 

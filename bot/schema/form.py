@@ -1,8 +1,8 @@
 """The schema of a dialogue file declaring `flow:` (the AMI form, the orientation guide).
 
-Every key `bot/engine/forms.py` reads is declared here, and only those: a misspelt key
+Every key `bot/forms/` reads is declared here, and only those: a misspelt key
 (`max_lenght`) or value (`kind: choise`) is refused with the closest known one. Cross-checks
-that need the whole file (targets exist, steps reachable…) stay in `bot/engine/lint.py`.
+that need the whole file (targets exist, steps reachable…) stay in `bot/forms/lint.py`.
 """
 
 from __future__ import annotations

@@ -359,7 +359,7 @@ def _page_links(page: int, pages: int) -> list[int | None]:
 
 
 def _objective_labels() -> dict[str, str]:
-    from bot.engine.forms import objective_labels
+    from bot.forms.spec import objective_labels
 
     return objective_labels()
 

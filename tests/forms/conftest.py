@@ -62,9 +62,9 @@ def qa_service():  # type: ignore[no-untyped-def]
 
 def build_test_app(settings: Settings, qa: Any, clock: Any, dialogues: Path | None = None) -> Any:
     """`bot.app.build_app`, or the same wiring by hand while bot.qa has not landed."""
-    from bot.app import App
+    from bot.app import App, load_flows
     from bot.engine.engine import DialogueEngine
-    from bot.engine.forms import load_flows
+    from bot.respondent import StoredRespondent
     from bot.storage.store import Store
 
     if dialogues is None and real_qa_available():
@@ -75,9 +75,15 @@ def build_test_app(settings: Settings, qa: Any, clock: Any, dialogues: Path | No
 
     store = Store.from_url(settings.database_url, clock)
     store.create_all()
-    engine = DialogueEngine(store=store, qa=qa, settings=settings, clock=clock)
+    engine = DialogueEngine(
+        store=store,
+        qa=qa,
+        settings=settings,
+        clock=clock,
+        respondent=StoredRespondent(store, settings),
+    )
     app = App(settings=settings, store=store, qa=qa, engine=engine)
-    engine.flows.update(load_flows(dialogues or DIALOGUES_DIR, app))
+    engine.flows.update(load_flows(app, dialogues or DIALOGUES_DIR))
     return app
 
 

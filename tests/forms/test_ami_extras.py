@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from bot.config import DIALOGUES_DIR, ROOT
-from bot.engine.diagram import render
-from bot.engine.forms import FormSpec, objective_labels
 from bot.engine.frdates import understand
-from bot.engine.lint import lint_spec
+from bot.forms.diagram import render
+from bot.forms.lint import lint_spec
+from bot.forms.spec import FormSpec, objective_labels
 from bot.lint import lint_directory
 from tests.conftest import Chat
 from tests.forms.conftest import HERE, build_test_app

@@ -154,8 +154,8 @@ def test_without_territory_the_actors_communes_give_the_departements(chat, perso
 
 
 def test_the_linter_reports_an_unknown_understander_and_missing_texts() -> None:
-    from bot.engine.forms import FormSpec
-    from bot.engine.lint import lint_spec
+    from bot.forms.lint import lint_spec
+    from bot.forms.spec import FormSpec
 
     spec = FormSpec(
         {

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.engine.forms import FormFlow, FormSpec
+from bot.forms import prompts
+from bot.forms.answers import fill, path_answers
+from bot.forms.draft import Draft
+from bot.forms.handlers import FormTurn
+from bot.forms.runner import FormFlow
+from bot.forms.spec import FormSpec
 
 GUIDE: dict[str, Any] = {
     "flow": "demo",
@@ -47,13 +52,15 @@ GUIDE: dict[str, Any] = {
 
 
 def test_placeholders_show_the_chosen_label_without_its_letter_and_a_summary_of_the_path():
-    flow = FormFlow(FormSpec(GUIDE))
-    data = {
-        "answers": {"whom": "population", "territory": "Pays de Redon", "stage": "reflection"},
-        "history": [["whom", 0], ["territory", 0], ["stage", 0]],
-        "step": "verdict",
-    }
-    assert flow._fill(data, GUIDE["steps"][-1]["prompt"]) == (
+    spec = FormSpec(GUIDE)
+    draft = Draft.from_dict(
+        {
+            "answers": {"whom": "population", "territory": "Pays de Redon", "stage": "reflection"},
+            "history": [["whom", 0], ["territory", 0], ["stage", 0]],
+            "step": "verdict",
+        }
+    )
+    assert fill(spec, draft, GUIDE["steps"][-1]["prompt"]) == (
         "Vous visez : Un territoire (Pays de Redon).\n"
         "• Pour qui : Un territoire\n"
         "• Territoire : Pays de Redon"  # « Démarche » is `in_summary: false`
@@ -61,15 +68,17 @@ def test_placeholders_show_the_chosen_label_without_its_letter_and_a_summary_of_
 
 
 def test_answers_of_a_branch_left_by_going_back_are_not_shown():
-    flow = FormFlow(FormSpec(GUIDE))
+    spec = FormSpec(GUIDE)
     # territory was typed on the « territoire » branch, then the user went back to « patients »
-    data = {
-        "answers": {"whom": "patients", "territory": "Pays de Redon"},
-        "history": [["whom", 0]],
-        "step": "verdict",
-    }
-    assert flow.path_answers(data) == {"whom": "patients"}
-    assert flow._fill(data, "{answers.whom}|{answers.territory}|{summary}") == (
+    draft = Draft.from_dict(
+        {
+            "answers": {"whom": "patients", "territory": "Pays de Redon"},
+            "history": [["whom", 0]],
+            "step": "verdict",
+        }
+    )
+    assert path_answers(spec, draft) == {"whom": "patients"}
+    assert fill(spec, draft, "{answers.whom}|{answers.territory}|{summary}") == (
         "Nos patients||• Pour qui : Nos patients"
     )
 
@@ -89,7 +98,15 @@ def test_an_outcome_written_as_a_list_is_several_replies_buttons_on_the_last():
     }
     flow = FormFlow(FormSpec(guide))
     data = {"answers": {"whom": "patients"}, "history": [["whom", 0]], "step": "verdict"}
-    first, last = flow._outcome(None, data, flow.spec.by_id["verdict"])  # type: ignore[arg-type]
+    turn = FormTurn(
+        flow.spec,
+        flow.machine,
+        flow.ports,
+        flow.citations,
+        None,  # type: ignore[arg-type]  # no turn: the outcome cites nothing
+        Draft.from_dict(data),
+    )
+    first, last = prompts.outcome(turn, flow.spec.by_id["verdict"])
     assert (first.text, first.buttons) == ("Verdict : Nos patients.", [])
     assert last.text == "Les étapes : 1, 2, 3."
     assert [b.label for row in last.buttons for b in row] == [

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot.config import DIALOGUES_DIR
-from bot.engine.forms import PLACEHOLDER, FormSpec, Step
+from bot.forms.answers import PLACEHOLDER
+from bot.forms.spec import FormSpec, Step
 
 SPEC = FormSpec.load(DIALOGUES_DIR / "orientation.yaml")
 QUESTIONS = {s.id: s for s in SPEC.steps if s.kind != "outcome"}

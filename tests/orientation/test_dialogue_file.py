@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.config import DIALOGUES_DIR
-from bot.engine.diagram import render
+from bot.forms.diagram import render
 from bot.lint import lint_directory
 from tests.orientation.guide import SPEC
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from types import SimpleNamespace
 
 import pytest
 
-from bot.engine.forms import FormFlow, short_section
+from bot.forms.citations import short_section
+from bot.forms.ports import FormPorts
+from bot.forms.runner import FormFlow
 from bot.qa.textnorm import quote_in, scorer_plain
 from tests.orientation.guide import OUTCOMES, QUESTIONS, SPEC
 
@@ -67,19 +68,19 @@ def test_every_cited_passage_is_quoted_or_named_in_its_step():
 
 @pytest.fixture(scope="module")
 def flow(qa_service):  # type: ignore[no-untyped-def]
-    return FormFlow(SPEC, SimpleNamespace(qa=qa_service))
+    return FormFlow(SPEC, FormPorts(qa=qa_service))
 
 
 @pytest.mark.parametrize("step", list(OUTCOMES.values()), ids=lambda s: s.id)
 def test_each_outcome_reply_is_phone_sized_sources_line_included(flow, step):
-    reply = flow._with_sources(None, step.prompt, step.sources)
+    reply = flow.citations.with_sources(step.prompt, step.sources)
     assert len(reply) <= PHONE_SIZED, len(reply)
 
 
 @pytest.mark.parametrize("step", SPEC.steps, ids=lambda s: s.id)
 def test_sources_are_shown_as_document_names_and_sections_never_as_ids(qa_service, flow, step):
     text = step.prompt if step.kind == "outcome" else step.why
-    shown = flow._with_sources(None, text, step.sources)[len(text) :]
+    shown = flow.citations.with_sources(text, step.sources)[len(text) :]
     assert shown.startswith("\n\n📚 Sources :\n• ")
     assert "#" not in shown and "instruction-dgos" not in shown and "ami-cpts" not in shown
     lines = shown.strip().splitlines()[1:]
@@ -95,7 +96,7 @@ def test_a_citation_names_the_document_and_its_sections_once(flow):
     )
     assert short_section("Les principes d'une CPTS › Un territoire") == "Un territoire"
     esp = OUTCOMES["esp"]
-    assert flow.citations(None, esp.sources) == (
+    assert flow.citations.line(esp.sources) == (
         "📚 Sources :\n"
         "• Instruction DGOS du 2 décembre 2016 — I. A. Les ESP\n"
         "• Fiche de synthèse ESP — Composition ; Statut juridique ; Textes de références"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import DIALOGUES_DIR, ROOT
-from bot.engine.forms import FormSpec
 from bot.engine.validators import VALIDATORS
+from bot.forms.spec import FormSpec
 from bot.lint import lint_paths
 from bot.schema import SchemaError
 from bot.schema.check import stale_schemas
@@ -160,8 +160,8 @@ def test_an_unknown_dimension_and_an_unknown_topic_in_the_variants(knowledge: Pa
 
 # --------------------------------------------------------------------------- loaders, start
 def test_the_loaders_read_through_the_schemas(dialogues: Path, knowledge: Path):
-    from bot.engine.forms import FormSpec, load_specs
     from bot.engine.texts import Texts
+    from bot.forms.spec import FormSpec, load_specs
     from bot.qa.knowledge import load_knowledge
 
     edit(dialogues / "ami_bretagne.yaml", "max_length: 120", "max_lenght: 120")
@@ -217,8 +217,8 @@ def test_every_yaml_file_points_editors_to_its_schema():
 
 
 def test_the_closed_sets_are_those_of_the_runner():
-    from bot.engine.forms import STEP_KINDS
-    from bot.engine.lint import OUTCOME_ACTIONS
+    from bot.forms.lint import OUTCOME_ACTIONS
+    from bot.forms.spec import STEP_KINDS
 
     assert {v.value for v in ValidatorName} == set(VALIDATORS)
     assert {k.value for k in StepKind} == STEP_KINDS
@@ -226,7 +226,8 @@ def test_the_closed_sets_are_those_of_the_runner():
 
 
 def test_every_key_the_form_runner_reads_is_in_the_schema():
-    source = (ROOT / "bot" / "engine" / "forms.py").read_text(encoding="utf-8")
+    modules = sorted((ROOT / "bot" / "forms").glob("*.py"))
+    source = "\n".join(p.read_text(encoding="utf-8") for p in modules)
     step_keys = set(re.findall(r'raw(?:\.get\(|\[)"(\w+)"', source))
     step_keys |= set(re.findall(r'\.text\("(\w+)"', source))
     allowed = {f.alias or name for name, f in Step.model_fields.items()}

@@ -13,21 +13,21 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from bot.engine.forms import (
+from bot.engine.validators import UNDERSTANDERS, VALIDATORS
+from bot.forms.answers import PLACEHOLDER
+from bot.forms.outcomes import OUTCOME_ACTIONS
+from bot.forms.spec import (
     DONE,
-    PLACEHOLDER,
     QUESTION_KINDS,
     REVIEW,
     STEP_KINDS,
     FormSpec,
     Step,
 )
-from bot.engine.validators import UNDERSTANDERS, VALIDATORS
 from bot.schema import SchemaError
 from bot.schema.dialogues import model_for, read_dialogue
 from bot.schema.form import FormFile
 
-OUTCOME_ACTIONS = {"restart", "menu", "question", "goto", "switch"}
 LONGEST_ACTION = 24  # e.g. "i.referents.19" or "f.practice_other"
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.engine.forms import DONE, REVIEW, FormSpec, load_specs
+from bot.forms.spec import DONE, REVIEW, FormSpec, load_specs
 
 
 def _node(state: str) -> str:
