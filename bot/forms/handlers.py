@@ -72,6 +72,14 @@ QUESTION_START = re.compile(
 )
 
 
+# what a user types for the consent step's two buttons (folded as button labels are)
+AGREE_WORDS = frozenset(
+    {"oui", "ok", "okay", "d'accord", "daccord", "j'accepte", "jaccepte", "accepte", "go",
+     "oui j'accepte", "c'est parti", "allonsy", "allons y", "commencer", "on commence", "yes"}
+)  # fmt: skip
+REFUSE_WORDS = frozenset({"non", "non merci", "refuse", "je refuse", "pas maintenant", "no"})
+
+
 class FormTurn:
     """One turn of one form for one user: the draft, the Machine, the ports."""
 
@@ -208,6 +216,9 @@ class FormTurn:
             if field_.validator in ("name", "label") and text.strip().endswith("?"):
                 # not an answer, and the texts do not answer it: say so, ask again
                 return say(self.spec.t("question_unanswered"))
+        if step.kind == "consent" and A.fold_label(folded) in AGREE_WORDS | REFUSE_WORDS:
+            # « oui », « ok », « non merci » typed instead of pressing a button
+            return self.consent(A.fold_label(folded) in AGREE_WORDS)
         if self.is_group_menu() or step.kind in ("consent", "review", "outcome"):
             return self.typed_choice(folded)
         if folded in SKIP_WORDS and field_.optional:

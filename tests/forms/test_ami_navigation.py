@@ -23,6 +23,20 @@ def test_accepting_the_notice_records_consent_at(chat, clock):
     assert chat.app.store.get_conversation(chat.user_id).consent_at == clock.now
 
 
+def test_typing_oui_at_the_notice_accepts_it_like_the_button(chat, clock):
+    chat.say("/ami")
+    text = chat.say("Oui")
+    assert "Acteur n°1" in text
+    assert chat.app.store.get_conversation(chat.user_id).consent_at == clock.now
+
+
+def test_typing_non_merci_at_the_notice_refuses_it_and_stores_nothing(chat):
+    chat.say("/ami")
+    text = chat.say("non merci")
+    assert "rien enregistré" in text
+    assert chat.app.store.get_conversation(chat.user_id).consent_at is None
+
+
 def test_refusing_the_notice_goes_back_to_the_menu_and_stores_nothing(chat):
     chat.say("/ami")
     text = chat.press("Non merci")
