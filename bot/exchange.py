@@ -80,6 +80,8 @@ class ExchangeTexts(BaseModel):
     cancel_caption: str
     reschedule_button: str
     reschedule_asked: str
+    rescheduled_by_ars: str
+    rescheduled_proposal: str
     joint_proposal: str
     joint_decline_button: str
     joint_declined: str
@@ -442,6 +444,13 @@ def consented(sub: Submission) -> bool:
     return (sub.answers or {}).get("consent_contact") is True
 
 
+def _check_count(slots: list[SlotInput]) -> None:
+    if not slots:
+        raise Refused("Proposez au moins un créneau.")
+    if len(slots) > MAX_SLOTS:
+        raise Refused("Cinq créneaux au plus.")
+
+
 def propose(
     store: Store,
     settings: Settings,
@@ -459,10 +468,7 @@ def propose(
     respondent.
     """
     guests = [g for g in (guests or []) if g.id != sub.id]
-    if not slots:
-        raise Refused("Proposez au moins un créneau.")
-    if len(slots) > MAX_SLOTS:
-        raise Refused("Cinq créneaux au plus.")
+    _check_count(slots)
     if guests:
         if len(slots) != 1:
             raise Refused(
@@ -487,26 +493,78 @@ def propose(
         ).first()
         if planned is not None:
             raise Refused(
-                "Un temps d'échange est déjà planifié pour cette réponse : annulez-le d'abord "
-                "(le répondant en est prévenu), puis proposez de nouveaux créneaux."
+                "Un temps d'échange est déjà planifié pour cette réponse : reportez-le (bouton "
+                "« Reporter ») ou annulez-le d'abord (le répondant en est prévenu)."
             )
-        for old in session.exec(
-            select(Meeting).where(
-                Meeting.submission_id == sub.id,
-                col(Meeting.status).in_(["proposed", "others_asked"]),
-            )
-        ):
-            old.status = "withdrawn"
-            old.updated_at = now
-            session.add(old)
-            if old.joint_id is not None and old.joint_id == old.id:
-                _withdraw_invitations(session, store, account, old, now)
+        _withdraw_open(session, store, account, sub, now)
         organizer = agent_address(session, sub.id or 0, settings)
         meeting = _offer(session, store, account, sub, slots, organizer, now, joint=bool(guests))
         for guest in guests:
             _offer(session, store, account, guest, slots, organizer, now, joint_id=meeting.id,
                    initiator=sub)  # fmt: skip
         return meeting
+
+
+def _withdraw_open(
+    session: Session, store: Store, account: StaffAccount, sub: Submission, now: datetime
+) -> None:
+    """The proposals of this response still unanswered make way for a new one."""
+    for old in session.exec(
+        select(Meeting).where(
+            Meeting.submission_id == sub.id,
+            col(Meeting.status).in_(["proposed", "others_asked"]),
+        )
+    ):
+        old.status = "withdrawn"
+        old.updated_at = now
+        session.add(old)
+        if old.joint_id is not None and old.joint_id == old.id:
+            _withdraw_invitations(session, store, account, old, now)
+
+
+def reschedule_by_staff(
+    store: Store,
+    settings: Settings,
+    account: StaffAccount,
+    sub: Submission,
+    meeting_id: int,
+    slots: list[SlotInput],
+) -> Meeting:
+    """Move a scheduled one-respondent meeting in one step: the old slot is cancelled (CANCEL
+    invitation, same UID, SEQUENCE + 1, to the respondent and the agent) and the new slots are
+    offered, in one transaction. Nothing is changed when the new slots are refused.
+
+    A joint meeting is refused: each respondent accepted its one slot on their own, so a new
+    slot needs a new joint proposal that each accepts or declines again."""
+    _check_count(slots)
+    now = store.clock()
+    with store.unit() as session:
+        meeting = session.get(Meeting, meeting_id)
+        if meeting is None or meeting.submission_id != sub.id:
+            raise Refused("Ce temps d'échange n'existe pas pour cette réponse.")
+        if meeting.status != "scheduled" or meeting.chosen_slot_id is None:
+            raise Refused(
+                "Seul un temps d'échange planifié (créneau choisi par le répondant) peut être "
+                "reporté ; pour des créneaux encore en attente, proposez-en simplement de "
+                "nouveaux."
+            )
+        if meeting.joint_id is not None:
+            raise Refused(
+                "Un temps d'échange commun ne peut pas être reporté : chaque invité a accepté "
+                "ce créneau de son côté et doit pouvoir accepter ou décliner le nouveau. "
+                "Annulez-le, puis proposez un nouveau temps d'échange commun."
+            )
+        slot = session.get(MeetingSlot, meeting.chosen_slot_id)
+        when = when_label(slot) if slot is not None else ""
+        _cancel_row(
+            session, store, settings, account, meeting, sub, now,
+            text=texts().rescheduled_by_ars.format(when=when, reference=sub.reference),
+            event=f"Temps d'échange reporté par {account.email} (créneau du {when} annulé)",
+            moved=True,
+        )  # fmt: skip
+        _withdraw_open(session, store, account, sub, now)
+        organizer = agent_address(session, sub.id or 0, settings)
+        return _offer(session, store, account, sub, slots, organizer, now, moved=when)
 
 
 def _withdraw_invitations(
@@ -547,8 +605,10 @@ def _offer(
     joint: bool = False,
     joint_id: int | None = None,
     initiator: Submission | None = None,
+    moved: str = "",
 ) -> Meeting:
-    """One respondent's meeting row, its slots, and the proposal message to them."""
+    """One respondent's meeting row, its slots, and the proposal message to them (`moved`: the
+    date of the slot this proposal replaces, when staff reschedule)."""
     meeting = Meeting(
         submission_id=sub.id or 0,
         user_id=sub.user_id,
@@ -579,7 +639,8 @@ def _offer(
     buttons = [[(f"{r.position}. {_short_when(r)}", f"ars:slot:{r.id}")] for r in rows]
     if meeting.joint_id is None:
         buttons.append([(texts().proposal_others_button, f"ars:others:{meeting.id}")])
-        text = texts().proposal.format(reference=sub.reference, slots=listing)
+        template = texts().rescheduled_proposal if moved else texts().proposal
+        text = template.format(reference=sub.reference, slots=listing, when=moved)
     else:
         buttons.append([(texts().joint_decline_button, f"ars:others:{meeting.id}")])
         territory = str((sub.answers or {}).get("territory") or "").strip()
@@ -593,6 +654,8 @@ def _offer(
         listing += "; ".join(f"{when_label(r)} — {place_label(r)}" for r in rows)
     elif meeting.joint_id is not None:
         listing = "temps d'échange commun : " + listing
+    elif moved:
+        listing = f"nouveaux créneaux (report du {moved}) :\n" + listing
     _event(session, store, sub, account.email, account.id, "meeting", listing)
     return meeting
 
@@ -658,7 +721,12 @@ def _cancel_row(
     meeting: Meeting,
     sub: Submission,
     now: datetime,
+    *,
+    text: str = "",
+    event: str = "annulé",
+    moved: bool = False,
 ) -> None:
+    """Cancel one row (`moved`: staff reschedule it; `text`, `event`: what they say then)."""
     slot = session.get(MeetingSlot, meeting.chosen_slot_id) if meeting.chosen_slot_id else None
     meeting.status = "cancelled"
     meeting.sequence += 1
@@ -671,16 +739,19 @@ def _cancel_row(
             now,
             sub,
             kind="cancel",
-            text=texts().cancelled_by_ars.format(when=when_label(slot), reference=sub.reference),
+            text=text
+            or texts().cancelled_by_ars.format(when=when_label(slot), reference=sub.reference),
             author=account.email,
             buttons=[_reply_button(sub)],
             attachment=_ics_attachment(ics, "annulation.ics"),
         )
+        done = "reporté" if moved else "annulé"
         mail_staff(
             session, store, settings, sub,
-            f"Temps d'échange annulé — {sub.reference}",
-            f"Le temps d'échange du {when_label(slot)} ({sub.reference}) est annulé par "
-            f"{account.email}.",
+            f"Temps d'échange {done} — {sub.reference}",
+            f"Le temps d'échange du {when_label(slot)} ({sub.reference}) est {done} par "
+            f"{account.email}."
+            + (" De nouveaux créneaux sont proposés au répondant." if moved else ""),
             ics, cancel=True, recipient=_organizer(meeting),
         )  # fmt: skip
     else:  # slots offered, none chosen: the respondent's buttons go stale, say so
@@ -693,7 +764,7 @@ def _cancel_row(
             author=account.email,
             buttons=[_reply_button(sub)],
         )
-    _event(session, store, sub, account.email, account.id, "meeting", "annulé")
+    _event(session, store, sub, account.email, account.id, "meeting", event)
 
 
 def _ics_attachment(ics: bytes, filename: str) -> dict[str, Any]:

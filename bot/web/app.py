@@ -589,24 +589,29 @@ async def response_slots(request: Request) -> Response:
     return await run_in_threadpool(_response_slots, request, form)
 
 
+def _slots_of(web: Web, form: FormData) -> list[exchange.SlotInput]:
+    """The one to five slot rows of the proposal form (and of the reschedule form)."""
+    now = web.store.clock()
+    return [
+        slot
+        for i in range(1, exchange.MAX_SLOTS + 1)
+        if (
+            slot := exchange.parse_slot(
+                str(form.get(f"date-{i}") or ""),
+                str(form.get(f"heure-{i}") or ""),
+                str(form.get(f"duree-{i}") or web.settings.meeting_minutes),
+                str(form.get(f"lieu-{i}") or ""),
+                now,
+            )
+        )
+        is not None
+    ]
+
+
 def _response_slots(request: Request, form: FormData) -> Response:
     web, account, sub = _editable(request)
-    now = web.store.clock()
     try:
-        slots = [
-            slot
-            for i in range(1, exchange.MAX_SLOTS + 1)
-            if (
-                slot := exchange.parse_slot(
-                    str(form.get(f"date-{i}") or ""),
-                    str(form.get(f"heure-{i}") or ""),
-                    str(form.get(f"duree-{i}") or web.settings.meeting_minutes),
-                    str(form.get(f"lieu-{i}") or ""),
-                    now,
-                )
-            )
-            is not None
-        ]
+        slots = _slots_of(web, form)
         guests = _joint_guests(web, account, sub, [str(v) for v in form.getlist("inviter")])
         exchange.propose(web.store, web.settings, account, sub, slots, guests)
     except exchange.Refused as exc:
@@ -673,6 +678,34 @@ def _meeting_cancel(request: Request) -> Response:
         raise HTTPException(400, str(exc)) from exc
     web.store.audit(f"web:{account.email}"[:64], "web.meeting_cancel", sub.reference)
     return _redirect_back(sub, "Temps d'échange annulé ; le répondant est prévenu.", "echanges")
+
+
+async def meeting_reschedule(request: Request) -> Response:
+    form = await checked_form(request)
+    return await run_in_threadpool(_meeting_reschedule, request, form)
+
+
+def _meeting_reschedule(request: Request, form: FormData) -> Response:
+    web, account, sub = _editable(request)
+    raw = str(request.path_params["mid"])
+    if not (raw.isdigit() and len(raw) < 10):
+        raise HTTPException(404, "Ce temps d'échange n'existe pas pour cette réponse.")
+    try:
+        slots = _slots_of(web, form)
+        exchange.reschedule_by_staff(web.store, web.settings, account, sub, int(raw), slots)
+    except exchange.Refused as exc:
+        raise HTTPException(
+            400, f"Le temps d'échange n'est pas reporté, rien n'a changé. {exc}"
+        ) from exc
+    web.store.audit(f"web:{account.email}"[:64], "web.meeting_reschedule", sub.reference)
+    count = len(slots)
+    return _redirect_back(
+        sub,
+        f"Temps d'échange reporté : l'ancien créneau est annulé et {count} nouveau"
+        f"{'x' if count > 1 else ''} créneau{'x' if count > 1 else ''} "
+        f"proposé{'s' if count > 1 else ''} au répondant dans Telegram.",
+        "echanges",
+    )
 
 
 # --- statistics ----------------------------------------------------------------------------------
@@ -768,6 +801,7 @@ def create_app(
         Route("/reponses/{sid}/messages", response_message, methods=["POST"]),
         Route("/reponses/{sid}/creneaux", response_slots, methods=["POST"]),
         Route("/reponses/{sid}/rendez-vous/{mid}/annuler", meeting_cancel, methods=["POST"]),
+        Route("/reponses/{sid}/rendez-vous/{mid}/reporter", meeting_reschedule, methods=["POST"]),
         Route("/statistiques", stats_page),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

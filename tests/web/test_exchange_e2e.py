@@ -5,7 +5,8 @@ An AMI response → the secretariat assigns an agent and takes the response in c
 respondent is told) → proposes three slots → the bot restarts → the respondent picks the second
 → both get the invitation (.ics in Telegram, in the agent's e-mail), read back with `icalendar`
 → « Échange planifié » on both sides. Then a message written in the back office, answered
-from Telegram, reaches the thread and the agent's mailbox.
+from Telegram, reaches the thread and the agent's mailbox. Last, staff « Reporter » the meeting:
+the CANCEL (same UID, SEQUENCE + 1) reaches Telegram and the agent, the new slot is picked.
 """
 
 from __future__ import annotations
@@ -100,6 +101,13 @@ def check_invitation(ics: bytes, reference: str) -> None:
         "mailto:paul.lecam@example.org",
     ]
     assert str(event["organizer"]) == f"mailto:{DELEGATION_22}"
+
+
+def event_of(ics: bytes, method: str = "REQUEST") -> Any:
+    calendar = Calendar.from_ical(ics)
+    assert str(calendar["method"]) == method
+    [event] = calendar.walk("VEVENT")
+    return event
 
 
 async def until(predicate: Any, describe: Any, timeout: float = 20) -> None:
@@ -260,6 +268,44 @@ async def test_slots_proposed_in_the_back_office_are_picked_in_telegram_across_a
         html = page.get(f"/reponses/{sub.id}").text
         assert "Oui, nous serons quatre, dont deux infirmières." in html
         assert "Remis" in html
+
+        # staff move the planned meeting (« Reporter »): the old slot is cancelled on both sides
+        # with a CANCEL of the same UID, SEQUENCE + 1, and the new slots reach Telegram
+        [confirmed] = mails_to(sink, DELEGATION_22, "Temps d'échange confirmé")
+        request_event = event_of(ics_of(confirmed))
+        with store.unit() as session:
+            from sqlmodel import select
+
+            from bot.storage.models import Meeting
+
+            planned = session.exec(select(Meeting).where(Meeting.status == "scheduled")).one()
+        csrf = page.csrf_of(f"/reponses/{sub.id}")
+        new_slots = {"date-1": "2027-03-08", "heure-1": "14:00", "duree-1": "60", "lieu-1": VISIO}
+        moved = page.post(
+            f"/reponses/{sub.id}/rendez-vous/{planned.id}/reporter",
+            data={"csrf_token": csrf, **new_slots},
+        )
+        assert moved.is_redirect
+        text = await wait_messages(user, 3)
+        assert "reporte le temps d'échange du lundi 1 mars 2027, 14 h 00" in text
+        assert "est déplacé" in text and "lundi 8 mars 2027, 14 h 00 – 15 h 00" in text
+        cancelled = user.documents()[-1]
+        assert cancelled.file_name == "annulation.ics"
+        event = event_of(cancelled.data, "CANCEL")
+        assert str(event["uid"]) == str(request_event["uid"])
+        assert int(event["sequence"]) == int(request_event["sequence"]) + 1
+        assert event.decoded("dtstart") == datetime(2027, 3, 1, 13, 0, tzinfo=UTC)
+        await until(lambda: mails_to(sink, DELEGATION_22, "Temps d'échange reporté"), bot.output)
+        [mail] = mails_to(sink, DELEGATION_22, "Temps d'échange reporté")
+        agent_event = event_of(ics_of(mail), "CANCEL")
+        assert str(agent_event["uid"]) == str(event["uid"])
+        assert int(agent_event["sequence"]) == int(event["sequence"])
+        query = await user.press_in(user.all_messages()[-1].message_id, "1. lun. 08/03 à 14:00")
+        await user.wait_for_callback_answer(query)
+        assert "Temps d'échange planifié : lundi 8 mars 2027" in await wait_messages(user, 2)
+        assert event_of(user.documents()[-1].data).decoded("dtstart") == datetime(
+            2027, 3, 8, 13, 0, tzinfo=UTC
+        )
         assert await bot.terminate() == 0
         assert "Traceback" not in bot.output(), bot.output()
     finally:
