@@ -430,7 +430,8 @@ def run_worker(settings: Settings, once: bool = False) -> int:
     )
     if once:
         sent_before = len(store.jobs(OutboxStatus.SENT))
-        runtime.tick_sync()
+        runtime.tick_sync(["digest"])  # queued first, as before: a digest due now leaves too
+        runtime.tick_sync()  # then every job once (the digest is not due again yet)
         sent = len(store.jobs(OutboxStatus.SENT)) - sent_before
         pending = len(store.jobs(OutboxStatus.PENDING))
         failed = len(store.jobs(OutboxStatus.FAILED))
