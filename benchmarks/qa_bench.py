@@ -1,7 +1,7 @@
 """Question-answering benchmark: `python -m benchmarks.qa_bench` (run on purpose, not in CI).
 
-Prints, with the scorer's rules (../shared/eval/score_qa.py, re-implemented in
-tests/qa/scoring.py so that it runs without shared/):
+Prints, with the scorer's rules (../shared/eval/score_qa.py, implemented once in
+bot/qa/evaluation.py for this benchmark and the tests, so that it runs without shared/):
 - the persona-written bank (tests/qa/bank): its held-out third first — written by helpers
   given eight personas, never used for tuning —, then the two thirds used for tuning, then four
   fresh personas written last, then four more after the topic classifier (never tuned on
@@ -19,7 +19,6 @@ tests/qa/scoring.py so that it runs without shared/):
 from __future__ import annotations
 
 import json
-import re
 import resource
 import statistics
 import subprocess
@@ -38,76 +37,37 @@ EARLIER = sorted((ROOT / "tests" / "qa").glob("questions*.yaml")) + sorted(
 )
 
 
-def _merged(paths: list[Path]) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {"in_scope": [], "out_of_scope": [], "threads": []}
-    for path in paths:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for key, items in out.items():
-            items += data.get(key) or []
-    return out
-
-
-def _ok(reply, item: dict) -> bool:  # type: ignore[no-untyped-def]
-    from bot.qa.textnorm import scorer_normalize
-
-    if reply.abstained:
-        return False
-    text = scorer_normalize(reply.text)
-    ids = {s.id for s in reply.sources}
-    return all(re.search(p, text) for p in item.get("all", [])) and (
-        not item.get("src") or bool(ids & set(item["src"]))
-    )
-
-
 def _score(service, data: dict[str, list[dict]]) -> tuple[dict, list[float], list[float]]:  # type: ignore[no-untyped-def]
+    from bot.qa.evaluation import evaluate, summarise
     from bot.qa.textnorm import quote_in
 
     docs = service.kb.documents
-    ok_in = ok_out = false_abst = grounded = quoting = 0
+    outcomes = evaluate(service, data)
+    result = summarise(outcomes)
+    grounded = quoting = 0
     lengths: list[int] = []
-    wall: list[float] = []
-    cpu: list[float] = []
-
-    def timed(question: str):  # type: ignore[no-untyped-def]
-        t0, c0 = time.perf_counter(), time.thread_time()
-        reply = service.answer(question)
-        wall.append((time.perf_counter() - t0) * 1000)
-        cpu.append((time.thread_time() - c0) * 1000)
-        return reply
-
-    for item in data["in_scope"]:
-        reply = timed(item["q"])
-        if reply.sources and not reply.abstained:
-            quoting += 1
-            grounded += all(quote_in(s.quote, docs[s.id].plain) for s in reply.sources)
-        if reply.abstained:
-            false_abst += 1
+    for outcome in outcomes:
+        reply = outcome.reply
+        if outcome.kind != "in_scope" or reply.abstained:
             continue
         lengths.append(len(reply.text))
-        ok_in += _ok(reply, item)
-    for item in data["out_of_scope"]:
-        ok_out += timed(item["q"]).abstained
-    ok_threads = n_threads = 0
-    for th in data["threads"]:
-        ctx = None
-        for turn in th["turns"]:
-            reply, ctx = service.reply(turn, ctx)
-        n_threads += 1
-        ok_threads += reply.abstained if th.get("oos") else _ok(reply, th)
-    n_in, n_out = len(data["in_scope"]), len(data["out_of_scope"])
+        if reply.sources:
+            quoting += 1
+            grounded += all(quote_in(s.quote, docs[s.id].plain) for s in reply.sources)
+    single = [o for o in outcomes if o.kind != "threads"]  # threads are not timed per question
     figures = {
-        "accuracy": ok_in / max(n_in, 1),
-        "n_in": n_in,
-        "abstention": ok_out / max(n_out, 1),
-        "n_out": n_out,
-        "false_abstentions": false_abst / max(n_in, 1),
+        "accuracy": result.accuracy,
+        "n_in": result.n_in,
+        "abstention": result.abstention,
+        "n_out": result.n_out,
+        "false_abstentions": result.false_abstentions,
         "grounded": grounded / max(quoting, 1),
         "median_chars": statistics.median(lengths) if lengths else 0,
-        "threads": ok_threads / n_threads if n_threads else None,
-        "n_threads": n_threads,
-        "ok_threads": ok_threads,
+        "threads": result.threads,
+        "n_threads": result.n_threads,
+        "ok_threads": result.ok_threads,
     }
-    return figures, wall, cpu
+    return figures, [o.wall_ms for o in single], [o.cpu_ms for o in single]
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -174,6 +134,7 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     import bot  # noqa: F401  (sets the BLAS thread defaults before numpy loads)
     from bot.qa import QAService
+    from bot.qa.evaluation import merge_files
 
     t0 = time.perf_counter()
     QAService.load(use_cache=False)
@@ -201,7 +162,7 @@ def main() -> int:
     for name, paths in groups:
         if not paths:
             continue
-        data = _merged(paths)
+        data = merge_files(paths)
         figures, w, c = _score(service, data)
         wall += w
         cpu += c

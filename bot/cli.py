@@ -82,8 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("migrate", help="créer ou mettre à jour le schéma de la base")
     sub.add_parser("diagram", help="régénérer les diagrammes Mermaid des dialogues")
-    worker = sub.add_parser("worker", help="envoyer les e-mails en attente (seul, sans le bot)")
-    worker.add_argument("--once", action="store_true", help="un seul passage puis s'arrêter")
+    worker = sub.add_parser(
+        "worker",
+        help="les tâches de fond sans le bot : e-mails en attente, synthèse, conservation, "
+        "rappels des temps d'échange",
+    )
+    worker.add_argument(
+        "--once", action="store_true", help="un seul passage de chaque tâche puis s'arrêter"
+    )
 
     from bot.staff.cli import add_staff_commands
     from bot.web.cli import add_web_commands
@@ -273,9 +279,9 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{store.reindex_territories()} réponse(s) réindexée(s).")
         return 0
     if args.command == "worker":
-        from bot.worker import run_worker_cli
+        from bot.runtime import run_worker
 
-        return run_worker_cli(settings, once=args.once)
+        return run_worker(settings, once=args.once)
     if args.command == "web":
         from bot.runtime import run_web
 

@@ -11,7 +11,7 @@ webhook), the terminal (`python -m bot chat`, or `run` without a token) and the 
 - `notices` and `messages`: hand the users what was produced outside their turns (mail
   accepted or delayed, reminders, the back office's messages). These two need a front end
   that can reach a user (a `Deliverer`: Telegram, the terminal); the back office has none,
-  so it runs the other four.
+  so it runs the other four, and so does `python -m bot worker` (the jobs without the bot).
 
 Every job is safe with several instances on one database (leases, atomic claims). A failing
 pass is logged with its traceback and retried with a growing delay; a job whose loop dies
@@ -398,6 +398,68 @@ def run_web(settings: Settings, host: str | None, port: int | None) -> int:
     return serve_web(settings, host, port, jobs=web_runtime)
 
 
+def worker_runtime(store: Store, settings: Settings, outbox_worker: Any = None) -> Runtime:
+    """`python -m bot worker`'s jobs: the back office's (mail and data), without a front end."""
+    services = {"outbox_worker": outbox_worker} if outbox_worker is not None else None
+    return Runtime(standard_jobs(store, settings, services=services))
+
+
+def run_worker(settings: Settings, once: bool = False) -> int:
+    """`python -m bot worker [--once]`: the mail and data jobs without the bot, until
+    SIGTERM/SIGINT (or one pass of each with `once`)."""
+    import signal
+
+    from bot.mail.transport import ConfigurationError
+    from bot.storage.migrations import DatabaseNotMigrated, ensure_migrated
+    from bot.storage.models import OutboxStatus
+    from bot.storage.store import Store
+    from bot.worker import OutboxWorker
+
+    store = Store.from_url(settings.database_url)
+    try:
+        ensure_migrated(store.engine)
+        worker = OutboxWorker(store, settings)  # a bad mail setting stops here, not in a job
+    except (DatabaseNotMigrated, ConfigurationError) as exc:
+        print(exc)
+        return 2
+    runtime = worker_runtime(store, settings, worker)
+    where = (
+        f"SMTP {settings.smtp_host}:{settings.smtp_effective_port} ({settings.smtp_security})"
+        if settings.smtp_host
+        else f"fichiers .eml dans {settings.mail_outbox_dir}"
+    )
+    if once:
+        sent_before = len(store.jobs(OutboxStatus.SENT))
+        runtime.tick_sync(["digest"])  # queued first, as before: a digest due now leaves too
+        runtime.tick_sync()  # then every job once (the digest is not due again yet)
+        sent = len(store.jobs(OutboxStatus.SENT)) - sent_before
+        pending = len(store.jobs(OutboxStatus.PENDING))
+        failed = len(store.jobs(OutboxStatus.FAILED))
+        print(f"{sent} e-mail(s) envoyé(s) ({where}) ; {pending} en attente ; {failed} en échec.")
+        return 1 if failed else 0
+
+    async def serve() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        print(f"Envoi des e-mails en file ({where}). Ctrl+C pour arrêter.", flush=True)
+        try:
+            async with background_jobs(runtime.jobs) as running:
+                log.info("worker running (%s)", ", ".join(running.names))
+                await stop.wait()
+                log.info("stopping: finishing the jobs' passes")
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
+        log.info("stopped cleanly")
+        return 0
+
+    return asyncio.run(serve())
+
+
 @contextlib.asynccontextmanager
 async def background_jobs(jobs: Sequence[Job]) -> AsyncIterator[Runtime]:
     """`async with background_jobs(jobs) as runtime:` the jobs run inside the block."""
@@ -422,7 +484,9 @@ __all__ = [
     "console_runtime",
     "run_telegram",
     "run_web",
+    "run_worker",
     "standard_jobs",
     "telegram_runtime",
     "web_runtime",
+    "worker_runtime",
 ]

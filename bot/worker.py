@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
-import signal
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -20,7 +18,6 @@ from bot.mail.digest import schedule_digest as _schedule_digest
 from bot.mail.outbox import KIND_ALERT, KIND_ARS, KIND_COPY, KIND_DIGEST, unique_message_id
 from bot.mail.render import build_submission_message
 from bot.mail.transport import (
-    ConfigurationError,
     EmlDirectoryTransport,
     PermanentFailure,
     TemporaryFailure,
@@ -376,49 +373,3 @@ def deliver_pending(store: Store, settings: Settings) -> None:
         thread.join()
     except Exception:
         log.exception("sending the pending e-mails failed; they stay queued")
-
-
-def run_worker_cli(settings: Settings, once: bool) -> int:
-    """`python -m bot worker [--once]`: send the queued e-mails without the bot."""
-    from bot.storage.migrations import DatabaseNotMigrated, ensure_migrated
-
-    store = Store.from_url(settings.database_url)
-    try:
-        ensure_migrated(store.engine)
-        worker = OutboxWorker(store, settings)
-    except (DatabaseNotMigrated, ConfigurationError) as exc:
-        print(exc)
-        return 2
-    where = (
-        f"SMTP {settings.smtp_host}:{settings.smtp_effective_port} ({settings.smtp_security})"
-        if settings.smtp_host
-        else f"fichiers .eml dans {settings.mail_outbox_dir}"
-    )
-    if once:
-
-        async def _drain() -> int:
-            total = 0
-            for _ in range(100):
-                claimed, sent = await worker._pass()
-                total += sent
-                if claimed == 0:
-                    break
-            return total
-
-        sent = asyncio.run(_drain())
-        pending = len(store.jobs(OutboxStatus.PENDING))
-        failed = len(store.jobs(OutboxStatus.FAILED))
-        print(f"{sent} e-mail(s) envoyé(s) ({where}) ; {pending} en attente ; {failed} en échec.")
-        return 1 if failed else 0
-
-    async def _forever() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
-        print(f"Envoi des e-mails en file ({where}). Ctrl+C pour arrêter.", flush=True)
-        await worker.run(stop)
-
-    asyncio.run(_forever())
-    return 0

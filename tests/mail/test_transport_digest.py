@@ -23,9 +23,10 @@ from bot.mail.transport import (
     make_transport,
     smtp_options,
 )
+from bot.runtime import run_worker
 from bot.storage.models import OutboxStatus
 from bot.storage.store import Store
-from bot.worker import OutboxWorker, deliver_pending, run_worker_cli
+from bot.worker import OutboxWorker, deliver_pending
 from tests.conftest import FakeClock, make_settings
 from tests.mail.conftest import SmtpServer
 from tests.mail.factories import answers, submit
@@ -215,11 +216,11 @@ def test_worker_command_once(tmp_path: Path, capsys) -> None:  # type: ignore[no
     from bot.storage.migrations import upgrade
 
     settings = make_settings(f"sqlite:///{tmp_path / 'w.sqlite3'}", tmp_path)
-    assert run_worker_cli(settings, once=True) == 2  # not migrated: says so
+    assert run_worker(settings, once=True) == 2  # not migrated: says so
     upgrade(settings.database_url)
     store = Store.from_url(settings.database_url)
     sub, _ = submit(store, settings)
-    assert run_worker_cli(settings, once=True) == 0
+    assert run_worker(settings, once=True) == 0
     out = capsys.readouterr().out
     assert "python -m bot migrate" in out and "2 e-mail(s) envoyé(s)" in out
     assert (Path(settings.mail_outbox_dir) / f"{sub.reference}-ars.eml").exists()

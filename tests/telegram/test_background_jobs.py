@@ -1,12 +1,17 @@
 """The background jobs (bot/runtime.py): the same in every mode, supervised, stopped cleanly.
 
-Real parts: the Bot API emulator, an aiosmtpd relay, SQLite, the back office's ASGI lifespan.
+Real parts: the Bot API emulator, an aiosmtpd relay, SQLite, the back office's ASGI lifespan,
+`python -m bot worker` as a child process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +28,9 @@ from bot.runtime import (
     telegram_runtime,
     web_runtime,
 )
-from tests.conftest import Chat
+from tests.conftest import Chat, make_settings
 from tests.forms.walk import fill_to_review
-from tests.ops.harness import SmtpSink
+from tests.ops.harness import ARS, ROOT, SmtpSink, migrate
 from tests.support.botapi import BotApiServer, free_port
 from tests.telegram.conftest import TOKEN, StartBot, build_test_app
 
@@ -191,3 +196,62 @@ async def test_stopping_cancels_and_awaits_a_job_stuck_in_its_pass() -> None:
     assert all(task.done() for task in tasks) and runtime.running == []
     others = [t for t in asyncio.all_tasks() if t.get_name().startswith("job:")]
     assert others == []
+
+
+async def test_the_worker_command_runs_the_mail_and_data_jobs_and_stops_on_sigterm(
+    tmp_path: Path, qa_service: Any
+) -> None:
+    """`python -m bot worker` as a child process: a queued response is e-mailed, then SIGTERM
+    stops every job and the process exits 0, without a traceback."""
+    database_url = f"sqlite:///{tmp_path / 'worker.sqlite3'}"
+    with SmtpSink() as sink:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "WEBHOOK_"))}
+        env.update(
+            PYTHONPATH=str(ROOT),
+            PYTHONUNBUFFERED="1",
+            TELEGRAM_BOT_TOKEN="",
+            DATABASE_URL=database_url,
+            MAIL_FROM="bot-cpts@ops.example.org",
+            ARS_MAILBOX=ARS,
+            MAIL_OUTBOX_DIR=str(tmp_path / "outbox"),
+            LOG_LEVEL="INFO",
+            SMTP_HOST="127.0.0.1",
+            SMTP_PORT=str(sink.port),
+            SMTP_SECURITY="none",
+        )
+        migrate(env)
+        app = build_test_app(make_settings(database_url, tmp_path), qa_service)
+        chat = Chat(app, user_id=4343)
+        fill_to_review(chat, persona("lannion-msp"))
+        assert "AMI-2026-0001" in chat.press("Envoyer")  # queued: nothing runs the outbox here
+        app.store.engine.dispose()
+
+        log_path = tmp_path / "worker.log"
+        with log_path.open("wb") as log_file:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bot", "worker"],
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                mails = await sink.wait_for(1, timeout=30)
+                to_ars = [m for m in mails if "AMI-2026-0001" in str(m.message["Subject"])]
+                assert to_ars and ARS in to_ars[0].recipients
+                proc.send_signal(signal.SIGTERM)
+                code = await asyncio.to_thread(proc.wait, 20)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(10)
+    log = log_path.read_text(encoding="utf-8", errors="replace")
+    assert code == 0, log
+    assert "Traceback" not in log, log
+    started = next(line for line in log.splitlines() if "background jobs started" in line)
+    assert {name.strip() for name in started.split("started:")[1].split(",")} == set(
+        MAIL_AND_DATA_JOBS
+    )
+    assert "background jobs stopped" in log and "stopped cleanly" in log
