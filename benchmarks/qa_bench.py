@@ -155,6 +155,7 @@ def main() -> int:
         ("bank: second fresh personas (untuned)", sorted((BANK / "fresh2").glob("*.yaml"))),
         ("bank: third fresh personas (untuned)", sorted((BANK / "fresh3").glob("*.yaml"))),
         ("bank: fourth fresh personas (untuned)", sorted((BANK / "fresh4").glob("*.yaml"))),
+        ("bank: fifth fresh personas (untuned)", sorted((BANK / "fresh5").glob("*.yaml"))),
     ]
     if DEV_SET.exists():
         groups.append(("dev set (shared/eval)", [DEV_SET]))
