@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import multiprocessing
+import os
 import threading
 from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 CACHE_SIZE = 64
 TIMEOUT = 120.0
+PARENT_POLL = 1.0  # seconds between the renderer's checks that the bot is still there
 
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
@@ -73,6 +75,26 @@ def _load_form(path: str) -> FormSpec:
     return FormSpec.load(Path(path))
 
 
+def _exit_with(parent: int) -> None:
+    """In the renderer process: exit as soon as the bot that started it is gone (killed, or
+    crashed without shutting the pool down); an orphaned renderer would otherwise live on,
+    holding its memory, until the machine is rebooted."""
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _start(parent: int) -> None:
+    """The renderer process's initializer: watch the parent, then warm up."""
+    _exit_with(parent)
+    _warm()
+
+
 def _warm() -> None:
     """In the renderer process, at start: lowest CPU priority (background work: on a busy
     machine the bot's turns go first), import fpdf2 and read the fonts once."""
@@ -91,7 +113,10 @@ def _get_pool() -> ProcessPoolExecutor:
     with _lock:
         if _pool is None:
             _pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_warm
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start,
+                initargs=(os.getpid(),),
             )
         return _pool
 
