@@ -13,7 +13,6 @@ the CANCEL (same UID, SEQUENCE + 1) reaches Telegram and the agent, the new slot
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from email.message import Message
@@ -29,8 +28,9 @@ from bot.storage.models import RespondentMessage
 from bot.storage.store import Store
 from tests.conftest import FakeClock, make_settings
 from tests.mail.factories import submit
-from tests.support.botapi import BotApiServer, UserHandle, free_port
-from tests.telegram.conftest import BOT_USERNAME, TOKEN
+from tests.support.botapi import BotApiServer, UserHandle
+from tests.telegram import conftest as telegram_conftest
+from tests.telegram import test_e2e
 from tests.telegram.test_e2e import Sink, bot_process
 from tests.web.browser import chromium
 from tests.web.conftest import DELEGATION_22, PASSWORD, SECRETARIAT, add_accounts, start_server
@@ -44,24 +44,9 @@ VISIO = "https://webconf.numerique.gouv.fr/ami-cpts-lannion"
 PLACES = ["ARS Bretagne, 6 place des Colombes, Rennes", VISIO, "Mairie de Lannion"]
 
 
-@pytest.fixture
-def smtp() -> Iterator[tuple[Sink, int]]:
-    from aiosmtpd.controller import Controller
-
-    sink = Sink()
-    port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield sink, port
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-async def botapi() -> AsyncIterator[BotApiServer]:
-    async with BotApiServer(token=TOKEN, bot_username=BOT_USERNAME) as server:
-        yield server
+# the SMTP sink and Bot API emulator fixtures of the Telegram end-to-end tests
+smtp = test_e2e.smtp
+botapi = telegram_conftest.botapi
 
 
 def mails_to(sink: Sink, address: str, subject: str) -> list[Message]:

@@ -11,21 +11,21 @@ from Telegram: a METHOD:CANCEL with the same UID and SEQUENCE + 1 on both sides.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from icalendar import Calendar
 from selenium.webdriver.common.by import By
 
 from bot.storage.store import Store
 from tests.conftest import FakeClock, make_settings
 from tests.mail.factories import submit
-from tests.support.botapi import BotApiServer, free_port
-from tests.telegram.conftest import BOT_USERNAME, TOKEN
+from tests.support.botapi import BotApiServer
+from tests.telegram import conftest as telegram_conftest
+from tests.telegram import test_e2e
 from tests.telegram.test_e2e import Sink, bot_process
+from tests.web import test_exchange_e2e as exchange_e2e
 from tests.web.browser import chromium
 from tests.web.conftest import PASSWORD, SECRETARIAT, add_accounts, start_server
 from tests.web.test_browser import wait_for
@@ -45,30 +45,14 @@ GUEST_REFERENT = {
 }
 
 
-@pytest.fixture
-def smtp() -> Iterator[tuple[Sink, int]]:
-    from aiosmtpd.controller import Controller
-
-    sink = Sink()
-    port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield sink, port
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-async def botapi() -> AsyncIterator[BotApiServer]:
-    async with BotApiServer(token=TOKEN, bot_username=BOT_USERNAME) as server:
-        yield server
+# the SMTP sink and Bot API emulator fixtures of the Telegram end-to-end tests
+smtp = test_e2e.smtp
+botapi = telegram_conftest.botapi
 
 
 def event_of(ics: bytes, method: str) -> Any:
-    calendar = Calendar.from_ical(ics)
-    assert str(calendar["method"]) == method
-    [event] = calendar.walk("VEVENT")
+    """The .ics's one event, of the joint meeting's slot."""
+    event = exchange_e2e.event_of(ics, method)
     assert event.decoded("dtstart") == datetime(2027, 3, 1, 9, 0, tzinfo=UTC)  # 10:00 in Paris
     return event
 
