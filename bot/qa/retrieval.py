@@ -79,6 +79,8 @@ class Analysis:
     # the folded words written with a capital (« Quimper »), or None when the question is typed
     # without capitals beyond its first letter (then a name cannot be told by its case)
     capitalized: frozenset[str] | None = None
+    # the classifier's probabilities, computed once per question (`Index.probabilities`)
+    class_probs: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -520,9 +522,8 @@ class Index:
             # variants are stored topic by topic: one maximum per contiguous run
             best = np.maximum.reduceat(self.sem_matrix @ a.embedding, self.sem_starts)
             sem = {int(ti): float(v) for ti, v in zip(self.sem_owners, best, strict=True)}
-        probs: np.ndarray | None = None
-        if self.classifier is not None and a.tokens:
-            probs = self.classifier.probabilities(" ".join(a.tokens))
+        probs = self.probabilities(a)
+        if probs is not None:
             probs = probs / max(float(probs.max()), 1e-9)
         q_entities = _ENTITIES.intersection(q)
         hits: list[Hit] = []
@@ -549,12 +550,18 @@ class Index:
         hits.sort(key=lambda h: -h.score)
         return hits[:limit]
 
-    def classifier_choice(self, a: Analysis) -> str | None:
-        """The topic the classifier finds likeliest for the question (None without it)."""
+    def probabilities(self, a: Analysis) -> np.ndarray | None:
+        """The classifier's P(topic | question), once per analysis (None without it)."""
         if self.classifier is None or not a.tokens:
             return None
-        probs = self.classifier.probabilities(" ".join(a.tokens))
-        return self.topic_ids[int(probs.argmax())]
+        if a.class_probs is None:
+            a.class_probs = self.classifier.probabilities(" ".join(a.tokens))
+        return a.class_probs
+
+    def classifier_choice(self, a: Analysis) -> str | None:
+        """The topic the classifier finds likeliest for the question (None without it)."""
+        probs = self.probabilities(a)
+        return None if probs is None else self.topic_ids[int(probs.argmax())]
 
     def search_passages(self, a: Analysis, limit: int = 5) -> list[Hit]:
         q = a.terms
