@@ -156,6 +156,10 @@ def main() -> int:
         ("bank: third fresh personas (untuned)", sorted((BANK / "fresh3").glob("*.yaml"))),
         ("bank: fourth fresh personas (untuned)", sorted((BANK / "fresh4").glob("*.yaml"))),
         ("bank: fifth fresh personas (untuned)", sorted((BANK / "fresh5").glob("*.yaml"))),
+        (
+            "bank: sixth fresh personas (first run, then tuned)",
+            sorted((BANK / "fresh6").glob("*.yaml")),
+        ),
     ]
     if DEV_SET.exists():
         groups.append(("dev set (shared/eval)", [DEV_SET]))

@@ -217,7 +217,8 @@ _WHEN_Q = re.compile(r"\b(quand|prochaine?s?)\b")
 # tells the user's situation
 _EXISTS_Q = re.compile(
     r"\b(il y a|y a t il|y a|existe t il|existe)( deja)? (une|un|des) (cpts|esp|msp)\b|"
-    r"\b(cpts|esp|msp)\b.{0,40}\b(existe|existent|a deja|ont deja)\b"
+    r"\b(cpts|esp|msp)\b.{0,40}\b(existe|existent|a deja|ont deja)\b|"
+    r"\bquel(le)?s? (cpts|esp|msp)\b.{0,20}\b(couvr\w*|dessert|desservent)\b"
 )
 # taxes and accounting: the texts never deal with them
 _TAX_Q = re.compile(

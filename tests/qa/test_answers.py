@@ -406,3 +406,23 @@ def test_an_everyday_word_after_a_preposition_is_not_taken_for_a_place_when_name
     assert "10" in counted.text
     assert service.answer("Combien de professionnels dans la CPTS de Landivisiau ?").abstained
     assert service.answer("le numero de la cpts de landerneau svp").abstained
+
+
+def test_neighbouring_schemes_the_texts_never_cover_abstain(service: QAService) -> None:
+    """The five texts describe the CPTS ACI and the 2016 convention médicale only: the MSP
+    agreement, other professions' conventions, Asalée, zoning or the ordres are outside them,
+    whereas the same words about what the texts cover are still answered."""
+    for q in (
+        "L'ACI MSP prévoit quels indicateurs pour une maison de santé ?",
+        "La convention des kinés donne-t-elle une prime aux membres d'une CPTS ?",
+        "Un protocole Asalée peut-il servir de projet à notre ESP ?",
+        "Notre commune est-elle en zone d'intervention prioritaire pour installer une CPTS ?",
+        "Faut-il prévenir le conseil de l'ordre quand on adhère à une CPTS ?",
+        "Quelle CPTS couvre Guingamp ?",
+    ):
+        assert service.answer(q).abstained, q
+    for q in (
+        "Que prévoit la convention médicale de 2016 pour les médecins en CPTS ?",
+        "Une maison de santé peut-elle faire partie d'une CPTS ?",
+    ):
+        assert not service.answer(q).abstained, q

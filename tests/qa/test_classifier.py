@@ -117,3 +117,13 @@ def test_fifth_fresh_personas_hold_their_first_run_level(service: QAService) -> 
     result = score_set(service, sorted((BANK / "fresh5").glob("*.yaml")))
     assert result.accuracy >= 0.83, result.failures
     assert result.abstention >= 0.6, result.failures
+
+
+def test_sixth_fresh_personas_hold_their_first_run_level(service: QAService) -> None:
+    """Four personas (a liberal nurse dictating her messages, a municipal health centre's
+    director, a psychologist, a URPS representative) run once with round 11's code: 0.825 in
+    scope, 0.563 off topic, follow-ups 17/24; off topic 0.750 after the neighbouring schemes
+    were listed (docs/qa.md, round 12). A guard only."""
+    result = score_set(service, sorted((BANK / "fresh6").glob("*.yaml")))
+    assert result.accuracy >= 0.8, result.failures
+    assert result.abstention >= 0.72, result.failures
