@@ -160,6 +160,10 @@ def main() -> int:
             "bank: sixth fresh personas (first run, then tuned)",
             sorted((BANK / "fresh6").glob("*.yaml")),
         ),
+        (
+            "bank: seventh fresh personas (untuned)",
+            sorted((BANK / "fresh7").glob("*.yaml")),
+        ),
     ]
     if DEV_SET.exists():
         groups.append(("dev set (shared/eval)", [DEV_SET]))

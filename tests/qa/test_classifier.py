@@ -127,3 +127,13 @@ def test_sixth_fresh_personas_hold_their_first_run_level(service: QAService) -> 
     result = score_set(service, sorted((BANK / "fresh6").glob("*.yaml")))
     assert result.accuracy >= 0.8, result.failures
     assert result.abstention >= 0.72, result.failures
+
+
+def test_seventh_fresh_personas_hold_their_first_run_level(service: QAService) -> None:
+    """Four personas (a GP typing in abbreviations, a midwife in Brest, an MSP coordinator near
+    Vitré, a new officer of the ARS's Morbihan delegation) run once, untouched since, with the
+    code of round 12: 0.917 in scope, 0.750 off topic, follow-ups 16/24 (docs/qa.md). A guard
+    only."""
+    result = score_set(service, sorted((BANK / "fresh7").glob("*.yaml")))
+    assert result.accuracy >= 0.9, result.failures
+    assert result.abstention >= 0.72, result.failures
