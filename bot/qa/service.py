@@ -292,6 +292,8 @@ class QAService:
         self._generic = frozenset(lex.get("generic_terms") or [])
         self._corpus = " ".join(scorer_normalize(d.plain) for d in kb.documents.values())
         self._places = _commune_names(self.index.analyzer.grounded)
+        vectors = self.index.vectors
+        self._common: frozenset[str] = vectors.common if vectors is not None else frozenset()
 
     @classmethod
     def load(cls, knowledge_dir: Path | None = None, use_cache: bool = True) -> QAService:
@@ -703,8 +705,8 @@ class QAService:
         # a word the texts never use, named after a preposition (« la CPTS de Brest »,
         # « à Quimper », « sur Lorient »): a place or a structure, not an everyday word
         places = (
-            _as_names(a, _named_unknown(a.tokens, a.unknown))
-            + _as_names(a, _named_place(a.tokens, a.ungrounded))
+            _as_names(a, _named_unknown(a.tokens, a.unknown), self._common)
+            + _as_names(a, _named_place(a.tokens, a.ungrounded), self._common)
             + _communes_in(a.tokens, self._places)
         )
         if places and _CONTACT_Q.search(q):
@@ -979,11 +981,12 @@ _PLACE_PREPOSITIONS = frozenset(
 )
 
 
-def _as_names(a: Analysis, words: list[str]) -> list[str]:
+def _as_names(a: Analysis, words: list[str], common: frozenset[str]) -> list[str]:
     """Those of the words a question that uses capitals writes with one (« au moment de
-    l'AMI » is not a place; « à Quimper » is; all-lowercase questions keep every word)."""
+    l'AMI » is not a place; « à Quimper » is); in an all-lowercase question, those that are
+    not everyday French words (« du monde », « le soir », « du bourg »)."""
     if a.capitalized is None:
-        return words
+        return [w for w in words if w not in common]
     return [w for w in words if w in a.capitalized]
 
 
