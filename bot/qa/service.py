@@ -1017,7 +1017,9 @@ def _commune_names(grounded: set[str]) -> frozenset[str]:
     names = {" ".join(raw_tokens(c.name)) for c in data.communes.values()}
     names |= {" ".join(raw_tokens(name)) for name, _ in data.former_names}
     names |= {" ".join(raw_tokens(d.name)) for d in data.departements.values()}
-    return frozenset(n for n in names if n and not all(t in grounded for t in n.split()))
+    return frozenset(
+        n for n in names if n and n not in STOP_WORDS and not all(t in grounded for t in n.split())
+    )  # « parce » (que) is not Parcé
 
 
 def _communes_in(tokens: list[str], places: frozenset[str]) -> list[str]:

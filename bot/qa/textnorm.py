@@ -63,6 +63,7 @@ STOP_WORDS: frozenset[str] = frozenset(
         "on",
         "ou",
         "par",
+        "parce",  # « parce que » (also a commune, Parcé)
         "pas",
         "pour",
         "qu",
