@@ -60,7 +60,8 @@ NEAR_VARIANT = 0.85  # gate bypass: almost a variant
 # « cas complexe ») and the search's best topic is also the classifier's (docs/qa.md)
 AGREE_MASS = 1.2
 AGREE_SCORE = 0.5
-AGREE_WITH_FOREIGN = (2.5, 0.6)  # (domain mass, score) when one word is foreign to the texts
+AGREE_WITH_FOREIGN = (1.5, 0.6)  # (domain mass, score) when words are foreign to the texts…
+AGREE_FOREIGN = 2  # … at most this many (« en réunion le soir », « ce qui me tient à cœur »)
 MISSING_SHARE = 0.5  # answer lacks this share of the words
 MISSING_GAIN = 0.7  # the sentence has this share of them
 MISSING_COVER = 0.7  # and this share of the whole question
@@ -561,9 +562,14 @@ class QAService:
         if not self.in_domain(a):
             # a question that is almost one of a topic's variants, with no word foreign to
             # the texts, is in the domain even without an ESP/CPTS term ("des libéraux seuls")
-            hits = self.index.search_topics(a, limit=1) if a.terms and a.foreign <= 1 else []
+            hits = (
+                self.index.search_topics(a, limit=1)
+                if a.terms and a.foreign <= AGREE_FOREIGN
+                else []
+            )
             near = bool(hits) and not a.foreign and hits[0].score >= NEAR_VARIANT
-            # one foreign word (« mon mémoire ») is tolerated with twice the vocabulary
+            # words foreign to the texts (« le soir », « mon mémoire ») are tolerated with more of
+            # their vocabulary and a closer match
             mass, score = (AGREE_MASS, AGREE_SCORE) if not a.foreign else AGREE_WITH_FOREIGN
             agreed = (
                 bool(hits)
