@@ -37,6 +37,7 @@ from bot.qa.textnorm import (
     raw_tokens,
     scorer_normalize,
     scorer_plain,
+    stem,
 )
 from bot.territory import TerritoryDataError
 from bot.territory import load_data as load_territories
@@ -295,6 +296,8 @@ class QAService:
         self._places = _commune_names(self.index.analyzer.grounded)
         vectors = self.index.vectors
         self._common: frozenset[str] = vectors.common if vectors is not None else frozenset()
+        # … nor is a form of a word the texts use (« à valider », the texts say « validé »)
+        self._grounded_stems = frozenset(stem(w) for w in self.index.analyzer.grounded)
 
     @classmethod
     def load(cls, knowledge_dir: Path | None = None, use_cache: bool = True) -> QAService:
@@ -711,8 +714,8 @@ class QAService:
         # a word the texts never use, named after a preposition (« la CPTS de Brest »,
         # « à Quimper », « sur Lorient »): a place or a structure, not an everyday word
         places = (
-            _as_names(a, _named_unknown(a.tokens, a.unknown), self._common)
-            + _as_names(a, _named_place(a.tokens, a.ungrounded), self._common)
+            _as_names(a, _named_unknown(a.tokens, a.unknown), self._common, self._grounded_stems)
+            + _as_names(a, _named_place(a.tokens, a.ungrounded), self._common, self._grounded_stems)
             + _communes_in(a.tokens, self._places)
         )
         if places and _CONTACT_Q.search(q):
@@ -987,12 +990,15 @@ _PLACE_PREPOSITIONS = frozenset(
 )
 
 
-def _as_names(a: Analysis, words: list[str], common: frozenset[str]) -> list[str]:
+def _as_names(
+    a: Analysis, words: list[str], common: frozenset[str], grounded: frozenset[str]
+) -> list[str]:
     """Those of the words a question that uses capitals writes with one (« au moment de
     l'AMI » is not a place; « à Quimper » is); in an all-lowercase question, those that are
-    not everyday French words (« du monde », « le soir », « du bourg »)."""
+    neither everyday French words (« du monde », « le soir ») nor forms of a word of the texts
+    (`grounded`: their stems; « à valider »)."""
     if a.capitalized is None:
-        return [w for w in words if w not in common]
+        return [w for w in words if w not in common and stem(w) not in grounded]
     return [w for w in words if w in a.capitalized]
 
 
