@@ -32,6 +32,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BANK = ROOT / "tests" / "qa" / "bank"
 DEV_SET = ROOT.parent / "shared" / "eval" / "qa_dev.yaml"
+SCOPE_EXAMPLES = ROOT / "tests" / "qa" / "dev" / "scope_examples.yaml"
 EARLIER = sorted((ROOT / "tests" / "qa").glob("questions*.yaml")) + sorted(
     (ROOT / "tests" / "qa").glob("blind_round*.yaml")
 )
@@ -115,6 +116,20 @@ with open("/proc/self/status") as fh:
 """
 
 
+def _scope_examples(service) -> None:  # type: ignore[no-untyped-def]
+    """The development near-misses: the share of `outside` abstained, of `inside` answered."""
+    if not SCOPE_EXAMPLES.exists():
+        return
+    data = yaml.safe_load(SCOPE_EXAMPLES.read_text(encoding="utf-8")) or {}
+    outside = [service.answer(i["q"]).abstained for i in data.get("outside") or []]
+    inside = [not service.answer(i["q"]).abstained for i in data.get("inside") or []]
+    print(
+        f"  dev near-misses (tests/qa/dev, tuned on): outside abstained "
+        f"{sum(outside) / max(len(outside), 1):.3f} (n={len(outside)}) | inside answered "
+        f"{sum(inside) / max(len(inside), 1):.3f} (n={len(inside)}, correctness not scored)"
+    )
+
+
 def _hand_graded() -> None:
     for path in sorted((BANK / "grading").glob("*.yaml")):
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -177,6 +192,7 @@ def main() -> int:
         cpu += c
         questions += [i["q"] for i in data["in_scope"] + data["out_of_scope"]]
         print(_line(name, figures))
+    _scope_examples(service)
     _hand_graded()
     print(
         f"  latency in process ({len(wall)} questions): wall p50 {_pct(wall, 0.5):.2f} ms "

@@ -745,6 +745,8 @@ class QAService:
             return True  # « qui est le coordinateur de la CPTS de Quimper »
         if places and _WHEN_Q.search(q):
             return True  # « quand est la prochaine réunion à Brest »
+        if self._named_structure(a):
+            return True  # « les locaux de la CPTS de Quimperlé »: the texts name no CPTS
         if _EXISTS_Q.search(q) and _communes_in(a.tokens, self._places):
             return True  # « il y a déjà une CPTS sur le pays de Fougères ? »
         if _NATIONAL_COUNT_Q.search(q):
@@ -767,6 +769,29 @@ class QAService:
             best = self.index.search_topics(a, limit=1)
             cover = self.index.answer_coverage(a, topic.id)
             if not best or best[0].score < OUTSIDE_OVERRIDE or cover < OUTSIDE_COVER:
+                return True
+        return False
+
+    def _named_structure(self, a: Analysis) -> bool:
+        """« la CPTS de Vitré », « la CPTS du pays de Redon », « l'ESP de Plouaret »: one given
+        structure, which the texts never name."""
+        toks = a.tokens
+        for i in range(2, len(toks)):
+            if toks[i - 2] not in ("cpts", "esp", "msp") or toks[i - 1] not in _OF:
+                continue
+            if _FOUNDING.intersection(toks[max(0, i - 6) : i - 2]):
+                continue  # « nous voulons créer la CPTS de Lamballe »: a project, not a given one
+            rest = toks[i:]
+            if rest[0] in ("pays", "secteur", "territoire") and len(rest) > 2 and rest[1] in _OF:
+                rest = rest[2:]
+            head = rest[0]
+            if any(" ".join(rest[:n]) in self._places for n in (1, 2, 3)):
+                return True
+            if (
+                head in a.ungrounded
+                and len(head) >= 4
+                and _as_names(a, [head], self._common, self._grounded_stems)
+            ):
                 return True
         return False
 
@@ -1046,6 +1071,27 @@ def _communes_in(tokens: list[str], places: frozenset[str]) -> list[str]:
 
 
 _AT = frozenset(["a", "sur", "chez", "pres", "couvre"])
+_FOUNDING = frozenset(
+    [
+        "creer",
+        "cree",
+        "monter",
+        "monte",
+        "lancer",
+        "lance",
+        "constituer",
+        "fonder",
+        "demarrer",
+        "former",
+        "porter",
+        "preparer",
+        "projet",
+        "future",
+        "futur",
+        "notre",
+        "nous",
+    ]
+)
 _OF = frozenset(["de", "du", "d"])
 _STRUCTURES = frozenset(
     [

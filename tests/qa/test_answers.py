@@ -426,3 +426,21 @@ def test_neighbouring_schemes_the_texts_never_cover_abstain(service: QAService) 
         "Une maison de santé peut-elle faire partie d'une CPTS ?",
     ):
         assert not service.answer(q).abstained, q
+
+
+def test_a_question_about_one_named_cpts_abstains_but_a_project_named_by_its_place_does_not(
+    service: QAService,
+) -> None:
+    """The texts name no CPTS: what one given CPTS does, where it sits or who runs it cannot be
+    answered; a team naming the CPTS it wants to create still gets the general rules."""
+    for q in (
+        "Quels sont les horaires de la CPTS de Quimperlé ?",
+        "la cpts du pays de redon a signé l'ACI ?",
+        "La CPTS de Dinan fait-elle de la prévention du diabète ?",
+    ):
+        assert service.answer(q).abstained, q
+    for q in (
+        "Nous voulons monter la CPTS de Lamballe : par quoi commencer ?",
+        "Deux CPTS peuvent-elles exister près de Vitré ?",
+    ):
+        assert not service.answer(q).abstained, q
