@@ -204,6 +204,15 @@ TWO_PART_LIMIT = 900  # characters of the two answers of a two-question message 
 TWO_PART_MIN = 0.45  # each half's best topic must score at least this
 OUTSIDE_OVERRIDE = 0.6  # an outside entity is tolerated only above this topic score …
 OUTSIDE_COVER = 0.7  # … with a core term and this share of the rest covered by the answer
+# a task or a personal judgement asked of the bot: it answers from the texts, nothing more
+_TASK_Q = re.compile(
+    r"\b(pouvez vous|vous pouvez|tu peux|peux tu|pourriez vous|vous pourriez)\b.{0,20}"
+    r"\b(relire|ecrire|rediger|corriger|prendre (un |le )?(rendez vous|rdv)|preparer|trouver un nom|"
+    r"me trouver|verifier notre|valider notre)\b|"
+    r"\b(redige|ecris|corrige|relis) (moi|nous)\b|"
+    r"\b(ca vaut le coup pour moi|est ce raisonnable|des chances (d )?etre "
+    r"(accepte|retenu|valide|finance)e?s?|vous avez des idees)\b"
+)
 _AMOUNT = re.compile(r"€|\beuros?\b")
 # a deadline or a precise date asked for: only an answer holding a day and month gives it
 _DEADLINE_Q = re.compile(
@@ -737,6 +746,8 @@ class QAService:
         money = self._money_q.search(q) or _PAY_Q.search(q)
         if (money or ("funding" in a.dims and _COUNT_Q.search(q))) and not _AMOUNT.search(answer):
             return True  # « combien », « quel montant »… and no amount in the answer
+        if _TASK_Q.search(q):
+            return True  # « pouvez-vous relire notre lettre ? », « ça vaut le coup pour moi ? »
         if _DEADLINE_Q.search(q) and not _DAY_DATE.search(answer):
             return True  # « date limite de l'AMI » : the texts give none
         if _TAX_Q.search(q):

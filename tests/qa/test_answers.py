@@ -444,3 +444,16 @@ def test_a_question_about_one_named_cpts_abstains_but_a_project_named_by_its_pla
         "Deux CPTS peuvent-elles exister près de Vitré ?",
     ):
         assert not service.answer(q).abstained, q
+
+
+def test_a_task_or_a_personal_judgement_asked_of_the_bot_abstains(service: QAService) -> None:
+    """The bot answers from the texts: writing a letter, booking a meeting or judging a
+    project's chances is not something they give; a polite question on the texts still is."""
+    for q in (
+        "Pouvez-vous rédiger notre lettre d'intention pour la CPTS ?",
+        "tu peux prendre un rendez-vous avec l'ARS pour notre ESP ?",
+        "Notre projet de CPTS a-t-il des chances d'être retenu par l'ARS ?",
+    ):
+        assert service.answer(q).abstained, q
+    answered = service.answer("Pouvez-vous me dire ce que doit contenir la lettre d'intention ?")
+    assert not answered.abstained
