@@ -183,6 +183,9 @@ _DATED_TEXT_Q = re.compile(
     r"\b(?:loi|lois|decret|arrete|ordonnance|instruction|circulaire|avenant|accord|convention|"
     r"reforme)\b(?:\s+\w+){0,3}?\s+(?:de |du |en )?(19[5-9]\d|20[0-4]\d)\b"
 )
+# a year after the last text (December 2021): what happened since, the texts cannot say
+_YEAR = re.compile(r"\b(20[2-4]\d)\b")
+LAST_TEXT_YEAR = 2021
 # a code article (« l'article L. 6321-1 »): the texts quote a handful
 _CODE_ARTICLE_Q = re.compile(r"\b[lrd] ?(\d{4}) (\d+)(?: (\d+))?\b")
 # a contact, an address or a phone number asked for a place or a structure the texts never name
@@ -768,6 +771,8 @@ class QAService:
                 return True
         if any(year not in self._corpus for year in _DATED_TEXT_Q.findall(q)):
             return True
+        if any(int(y) > LAST_TEXT_YEAR for y in _YEAR.findall(q)):
+            return True  # « depuis 2024 », « le PRS 2023-2028 »: the texts end in 2021
         for m in _CODE_ARTICLE_Q.finditer(q):
             number = "-".join(g for g in m.groups() if g)
             if not re.search(rf"\b{number}\b", self._corpus):

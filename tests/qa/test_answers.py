@@ -457,3 +457,15 @@ def test_a_task_or_a_personal_judgement_asked_of_the_bot_abstains(service: QASer
         assert service.answer(q).abstained, q
     answered = service.answer("Pouvez-vous me dire ce que doit contenir la lettre d'intention ?")
     assert not answered.abstained
+
+
+def test_what_happened_after_the_texts_abstains(service: QAService) -> None:
+    """The five texts end in December 2021: a question about 2023 or « depuis 2024 » cannot be
+    answered from them, whereas the 2021 AMI still is."""
+    for q in (
+        "Depuis 2024, l'adhésion à une CPTS est-elle obligatoire ?",
+        "Combien de CPTS ont été validées en Bretagne en 2023 ?",
+        "La loi OTSS a-t-elle changé les CPTS ?",
+    ):
+        assert service.answer(q).abstained, q
+    assert not service.answer("Que demande l'AMI de l'ARS Bretagne de 2021 ?").abstained
