@@ -149,7 +149,11 @@ _MEDICAL_ADVICE = re.compile(
     r"(mal|de la fievre|une? (douleur|fievre|toux|angine|otite|entorse|eruption))|"
     r"symptomes? de|quel diagnostic pour|ordonnance pour|dois je prendre|"
     r"comment (prevenir|eviter|depister) (le|la|les|l|un|une) (?!(rupture|hospitali|passage))"
-    r"\w+ (chez|d un|d une|du|des|de mon|de ma|de mes))\b"
+    r"\w+ (chez|d un|d une|du|des|de mon|de ma|de mes)|"
+    # clinical tools and acts: the texts organise care, they do not describe it
+    r"quel(le)? (outil|grille|echelle|score|test|questionnaire) (de )?(depistage|reperage)|"
+    r"comment titrer|titration|technique d inhalation|certificat medical|"
+    r"quelles precautions pour|prescrire une? (glycemie|bilan|analyse|radio|irm|scanner))\b"
 )
 
 
