@@ -207,6 +207,29 @@ TWO_PART_LIMIT = 900  # characters of the two answers of a two-question message 
 TWO_PART_MIN = 0.45  # each half's best topic must score at least this
 OUTSIDE_OVERRIDE = 0.6  # an outside entity is tolerated only above this topic score …
 OUTSIDE_COVER = 0.7  # … with a core term and this share of the rest covered by the answer
+# details a question may ask for that an answer must then give: (asked, given)
+_ASKED_DETAILS = [
+    (re.compile(rf"\b(?:{a})\b"), re.compile(rf"\b(?:{g})"))
+    for a, g in (
+        (
+            r"(un|le|de|des|les) modeles?|exemple rempli|fiche de poste|trame",
+            r"(modele|type|trame)",
+        ),
+        (r"combien de pages|nombre de pages", r"(\d+|deux|trois|quatre|cinq|dix) pages"),
+        (r"quorum", r"quorum"),
+        (
+            r"tous les combien|a quelle frequence|quelle frequence|quelle periodicite|"
+            r"combien de fois par an",
+            r"(fois par an|frequence|tous les|chaque (annee|mois)|"
+            r"annuel|mensuel|trimestr|periodi)",
+        ),
+        (
+            r"(un|une|de|des|les|le) recours (contre|possible|gracieux|contentieux)|procedure de recours|"
+            r"reexamen|faire appel",
+            r"(recours (contre|possible|gracieux|contentieux)|reexamen|appel\b)",
+        ),
+    )
+]
 # a task or a personal judgement asked of the bot: it answers from the texts, nothing more
 _TASK_Q = re.compile(
     r"\b(pouvez vous|vous pouvez|tu peux|peux tu|pourriez vous|vous pourriez)\b.{0,20}"
@@ -749,6 +772,9 @@ class QAService:
         money = self._money_q.search(q) or _PAY_Q.search(q)
         if (money or ("funding" in a.dims and _COUNT_Q.search(q))) and not _AMOUNT.search(answer):
             return True  # « combien », « quel montant »… and no amount in the answer
+        for asked, given in _ASKED_DETAILS:
+            if asked.search(q) and not given.search(answer):
+                return True  # « y a-t-il un modèle ? », « combien de pages ? »: not in the answer
         if _TASK_Q.search(q):
             return True  # « pouvez-vous relire notre lettre ? », « ça vaut le coup pour moi ? »
         if _DEADLINE_Q.search(q) and not _DAY_DATE.search(answer):

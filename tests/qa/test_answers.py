@@ -469,3 +469,15 @@ def test_what_happened_after_the_texts_abstains(service: QAService) -> None:
     ):
         assert service.answer(q).abstained, q
     assert not service.answer("Que demande l'AMI de l'ARS Bretagne de 2021 ?").abstained
+
+
+def test_a_detail_the_answer_does_not_give_abstains(service: QAService) -> None:
+    """A template, a page count, a quorum or an appeal procedure asked for: the answer found
+    must give it, or the bot says the texts do not; the ACI's contrat-type is one they name."""
+    for q in (
+        "La lettre d'intention de la CPTS doit faire combien de pages ?",
+        "Quel est le quorum de l'assemblée générale d'une CPTS ?",
+        "Y a-t-il une procédure de recours si l'ARS refuse notre projet de santé ?",
+    ):
+        assert service.answer(q).abstained, q
+    assert not service.answer("Le contrat ACI suit-il un modèle national ?").abstained
