@@ -144,9 +144,9 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
                 raise ValueError(f"duplicate topic id {topic.id} in {path.name}")
             topics[topic.id] = topic
 
-    # more ways of asking, per topic, in other registers (lay, SMS, jargon, own situation)
-    extra_path = curated / "variants_extra.yaml"
-    if extra_path.exists():
+    # more ways of asking, per topic, in other registers (lay, SMS, jargon, own situation) and
+    # by other authors: every curated/variants_*.yaml
+    for extra_path in sorted(curated.glob("variants_*.yaml")):
         extra = _read_yaml(extra_path) or {}
         if not isinstance(extra, dict):
             raise ValueError(f"{extra_path.name}: a mapping topic id -> list of questions")

@@ -126,10 +126,10 @@ def _knowledge_links(root: Path, data: dict[Path, Any]) -> list[str]:
                     f"{shown_path(glossary_path)} : [{index}].appears_in — document inconnu "
                     f"« {doc} »"
                 )
-    extra_path = root / "curated" / "variants_extra.yaml"
-    for tid in data.get(extra_path) or {}:
-        if tid not in topics:
-            problems.append(f"{shown_path(extra_path)} : {tid} — sujet inconnu")
+    for extra_path in sorted((root / "curated").glob("variants_*.yaml")):
+        for tid in data.get(extra_path) or {}:
+            if tid not in topics:
+                problems.append(f"{shown_path(extra_path)} : {tid} — sujet inconnu")
     return problems
 
 

@@ -134,7 +134,7 @@ class Lexicon(Strict):
 
 
 class VariantsExtra(RootModel[dict[str, list[str]]]):
-    """`knowledge/curated/variants_extra.yaml`: topic id → more ways of asking it."""
+    """`knowledge/curated/variants_*.yaml`: topic id → more ways of asking it."""
 
 
 # --------------------------------------------------------------------------- files
@@ -146,7 +146,7 @@ KNOWLEDGE_FILES: dict[str, tuple[type[BaseModel], str, Any]] = {
     "curated/glossary.yaml": (Glossary, "glossary", []),
     "curated/comparison.yaml": (Comparison, "comparison", []),
     "curated/lexicon.yaml": (Lexicon, "lexicon", {}),
-    "curated/variants_extra.yaml": (VariantsExtra, "variants_extra", {}),
+    "curated/variants_*.yaml": (VariantsExtra, "variants_extra", {}),
 }
 
 
