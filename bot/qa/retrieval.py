@@ -46,7 +46,7 @@ _FOCUS_MIN_WEIGHT = 1.4
 # is preferred; one about other dimensions only is set back
 _DIM_MATCH = 1.06
 _DIM_MISMATCH = 0.86
-_DIM_SHARE = 0.01  # a topic has a dimension when its label or any variant asks about it
+_DIM_SHARE = 0.1  # a topic has a dimension when its label or a tenth of its variants ask about it
 # word vectors (bot/qa/semantic.py): the question's sentence similarity with a topic's
 # variants is fused with the lexical score with this weight (measured in docs/qa.md)
 _SEM_WEIGHT = 0.25
