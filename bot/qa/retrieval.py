@@ -187,7 +187,9 @@ class Analyzer:
         words: list[str] = []
         for tok in tokens:
             if correct and tok not in self.vocabulary and tok not in STOP_WORDS:
-                fixed = self._correct(tok) if not tok.isdigit() else None
+                # a word of another field (« recette ») is not a typo of a word of the texts
+                known_elsewhere = tok.isdigit() or stem(tok) in self.off_domain
+                fixed = None if known_elsewhere else self._correct(tok)
                 if fixed is not None:
                     corrected[tok] = fixed
                     tok = fixed
