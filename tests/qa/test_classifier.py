@@ -131,7 +131,7 @@ def test_sixth_fresh_personas_hold_their_first_run_level(service: QAService) -> 
 
 def test_seventh_fresh_personas_hold_their_first_run_level(service: QAService) -> None:
     """Four personas (a GP typing in abbreviations, a midwife in Brest, an MSP coordinator near
-    Vitré, a new officer of the ARS's Morbihan delegation) run once, untouched since, with the
+    Vitré, a new officer of the ARS's Morbihan delegation) never tuned on; first run with the
     code of round 12: 0.917 in scope, 0.750 off topic, follow-ups 16/24 (docs/qa.md). A guard
     only."""
     result = score_set(service, sorted((BANK / "fresh7").glob("*.yaml")))
