@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from bot.config import Settings
 from bot.engine.messages import Incoming, Reply
 from bot.runtime import telegram_runtime
 from tests.conftest import make_settings
-from tests.support.botapi import BotApiServer
+from tests.support.botapi import BotApiServer, free_port
 
 TOKEN = "123456:TEST-TOKEN"
 BOT_USERNAME = "cpts_test_bot"
@@ -154,3 +155,38 @@ class StubEngine:
 
     def render_document(self, reply: Reply) -> Reply:
         return reply
+
+
+@asynccontextmanager
+async def serving_webhook(
+    botapi: BotApiServer, tg_settings: Any, qa_service: Any, **extra: Any
+) -> AsyncIterator[int]:
+    """A bot serving its webhook on a free port (secret « s3cret-token »), registered with the
+    Bot API emulator; yields the port, then stops the bot and checks it exited cleanly."""
+    port = free_port()
+    settings = tg_settings.model_copy(
+        update={
+            "webhook_url": f"http://127.0.0.1:{port}/tg/hook",
+            "webhook_port": port,
+            "webhook_secret": "s3cret-token",
+            **extra,
+        }
+    )
+    app = build_test_app(settings, qa_service)
+    application = build_application(app, token=TOKEN, base_url=botapi.base_url)
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        serve(
+            application,
+            webhook=True,
+            stop=stop,
+            handle_signals=False,
+            runtime=telegram_runtime(application),
+        )
+    )
+    try:
+        await botapi.wait_for(lambda: botapi.webhook_url is not None, timeout=10)
+        yield port
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, 20) == 0

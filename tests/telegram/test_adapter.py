@@ -11,7 +11,6 @@ import pytest
 from bot.adapters.telegram import COMMANDS
 from bot.adapters.telegram_render import split_text, utf16_len
 from bot.engine.messages import Button, Incoming, Kind, Reply
-from bot.runtime import telegram_runtime
 from tests.telegram.conftest import BOT_USERNAME, Running, StartBot, StubEngine, has_flow
 
 
@@ -481,32 +480,9 @@ async def test_webhook_mode_with_secret_and_healthz(
 ) -> None:  # type: ignore[no-untyped-def]
     import aiohttp
 
-    from bot.adapters.telegram import build_application, serve
-    from tests.support.botapi import free_port
-    from tests.telegram.conftest import TOKEN, build_test_app
+    from tests.telegram.conftest import serving_webhook
 
-    port = free_port()
-    settings = tg_settings.model_copy(
-        update={
-            "webhook_url": f"http://127.0.0.1:{port}/tg/hook",
-            "webhook_port": port,
-            "webhook_secret": "s3cret-token",
-        }
-    )
-    app = build_test_app(settings, qa_service)
-    application = build_application(app, token=TOKEN, base_url=botapi.base_url)
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        serve(
-            application,
-            webhook=True,
-            stop=stop,
-            handle_signals=False,
-            runtime=telegram_runtime(application),
-        )
-    )
-    try:
-        await botapi.wait_for(lambda: botapi.webhook_url is not None, timeout=10)
+    async with serving_webhook(botapi, tg_settings, qa_service) as port:
         async with aiohttp.ClientSession() as session:
             async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
                 assert response.status == 200 and await response.text() == "ok"
@@ -525,6 +501,3 @@ async def test_webhook_mode_with_secret_and_healthz(
             assert "Voici ce que je sais faire" in (reply.plain or "")
         else:
             await user.expect_no_message(0.5)
-    finally:
-        stop.set()
-        assert await asyncio.wait_for(task, 20) == 0

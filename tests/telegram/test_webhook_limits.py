@@ -2,63 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
 import pytest
 
-from bot.adapters.telegram import build_application, serve
-from bot.runtime import telegram_runtime
-from tests.support.botapi import BotApiServer, free_port
-from tests.telegram.conftest import TOKEN, build_test_app
-
-
-async def _serving(
-    botapi: BotApiServer, tg_settings: Any, qa_service: Any, **extra: Any
-) -> AsyncIterator[int]:
-    port = free_port()
-    settings = tg_settings.model_copy(
-        update={
-            "webhook_url": f"http://127.0.0.1:{port}/tg/hook",
-            "webhook_port": port,
-            "webhook_secret": "s3cret-token",
-            **extra,
-        }
-    )
-    app = build_test_app(settings, qa_service)
-    application = build_application(app, token=TOKEN, base_url=botapi.base_url)
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        serve(
-            application,
-            webhook=True,
-            stop=stop,
-            handle_signals=False,
-            runtime=telegram_runtime(application),
-        )
-    )
-    try:
-        await botapi.wait_for(lambda: botapi.webhook_url is not None, timeout=10)
-        yield port
-    finally:
-        stop.set()
-        assert await asyncio.wait_for(task, 20) == 0
+from tests.telegram.conftest import serving_webhook
 
 
 @pytest.fixture
 async def webhook_port(botapi, tg_settings, qa_service) -> AsyncIterator[int]:  # type: ignore[no-untyped-def]
-    async for port in _serving(botapi, tg_settings, qa_service):
+    async with serving_webhook(botapi, tg_settings, qa_service) as port:
         yield port
 
 
 @pytest.fixture
 async def proxied_port(botapi, tg_settings, qa_service) -> AsyncIterator[int]:  # type: ignore[no-untyped-def]
-    async for port in _serving(
+    async with serving_webhook(
         botapi, tg_settings, qa_service, webhook_trusted_proxies=["127.0.0.1"]
-    ):
+    ) as port:
         yield port
 
 
