@@ -749,8 +749,8 @@ class QAService:
         # a word the texts never use, named after a preposition (« la CPTS de Brest »,
         # « à Quimper », « sur Lorient »): a place or a structure, not an everyday word
         places = (
-            _as_names(a, _named_unknown(a.tokens, a.unknown), self._common, self._grounded_stems)
-            + _as_names(a, _named_place(a.tokens, a.ungrounded), self._common, self._grounded_stems)
+            self._as_names(a, _named_unknown(a.tokens, a.unknown))
+            + self._as_names(a, _named_place(a.tokens, a.ungrounded))
             + _communes_in(a.tokens, self._places)
         )
         if places and _CONTACT_Q.search(q):
@@ -814,6 +814,17 @@ class QAService:
                 return True
         return False
 
+    def _as_names(self, a: Analysis, words: list[str]) -> list[str]:
+        """Those of the words a question that uses capitals writes with one (« au moment de
+        l'AMI » is not a place; « à Quimper » is); in an all-lowercase question, those that are
+        neither everyday French words (« du monde », « le soir ») nor forms of a word of the
+        texts (« à valider »)."""
+        if a.capitalized is None:
+            return [
+                w for w in words if w not in self._common and stem(w) not in self._grounded_stems
+            ]
+        return [w for w in words if w in a.capitalized]
+
     def _named_structure(self, a: Analysis) -> bool:
         """« la CPTS de Vitré », « la CPTS du pays de Redon », « l'ESP de Plouaret »: one given
         structure, which the texts never name."""
@@ -829,11 +840,7 @@ class QAService:
             head = rest[0]
             if any(" ".join(rest[:n]) in self._places for n in (1, 2, 3)):
                 return True
-            if (
-                head in a.ungrounded
-                and len(head) >= 4
-                and _as_names(a, [head], self._common, self._grounded_stems)
-            ):
+            if head in a.ungrounded and len(head) >= 4 and self._as_names(a, [head]):
                 return True
         return False
 
@@ -1055,18 +1062,6 @@ _PLACE_PREPOSITIONS = frozenset(
         "pta",
     ]
 )
-
-
-def _as_names(
-    a: Analysis, words: list[str], common: frozenset[str], grounded: frozenset[str]
-) -> list[str]:
-    """Those of the words a question that uses capitals writes with one (« au moment de
-    l'AMI » is not a place; « à Quimper » is); in an all-lowercase question, those that are
-    neither everyday French words (« du monde », « le soir ») nor forms of a word of the texts
-    (`grounded`: their stems; « à valider »)."""
-    if a.capitalized is None:
-        return [w for w in words if w not in common and stem(w) not in grounded]
-    return [w for w in words if w in a.capitalized]
 
 
 def _named_unknown(tokens: list[str], unknown: list[str]) -> list[str]:
