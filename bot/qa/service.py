@@ -427,6 +427,10 @@ class QAService:
             weak_alone = answer.abstained or answer.score < FOLLOW_KEEP
             if not followed.abstained and (strong or weak_alone):
                 answer, used = followed, completed
+            elif followed.kind == "abstain" and weak_alone:
+                # read with the conversation, it asks what the texts never give (« ok mais ça
+                # fait combien par an ? » after the ACI): a weak answer alone would invent
+                answer = followed
         elif (
             not ctx.is_empty
             and answer.abstained

@@ -213,6 +213,18 @@ def test_a_longer_follow_up_nothing_answers_alone_is_read_with_the_previous_ques
     assert re.search(r"15 jours|2 mois|deux mois", norm(followed.text))
 
 
+def test_a_follow_up_asking_an_amount_the_texts_never_give_abstains_even_if_alone_half_matches(
+    service: QAService,
+) -> None:
+    question = "ok et ça fait combien par an concrètement pour une cpts ?"
+    alone = service.answer(question)
+    assert not alone.abstained  # alone, it half-matches a funding answer…
+    _, ctx = service.reply("l'ACI donne un financement durable ?", None)
+    followed, after = service.reply(question, ctx)
+    assert followed.abstained  # …but after the ACI it asks the ACI's amount, which no text gives
+    assert after.is_empty
+
+
 def test_night_and_weekend_duty_is_read_as_the_permanence_des_soins(service: QAService) -> None:
     answer = service.answer("Les gardes de nuit peuvent-elles entrer dans le projet d'une CPTS ?")
     assert "permanence des soins" in norm(answer.text)
