@@ -196,6 +196,13 @@ _CONTACT_Q = re.compile(
 )
 # "quel logiciel", "quelle application": the thing asked for is a word the texts never use
 _WHICH_Q = re.compile(r"\bquel(le)?s? (\w+)\b")
+# « combien de diététiciens… ? »: what is counted (generic nouns and units aside)
+_HOW_MANY_Q = re.compile(r"\bcombien (?:de|d) (\w{4,})\b")
+_RULE_COUNT_Q = re.compile(r"\b(minimum|mini|au moins|maximum|max|faut il|il faut|faut)\b")
+_HOW_MANY_FREE = frozenset(
+    ["temps", "fois", "personnes", "gens", "monde", "membres", "acteurs", "argent", "euros", "jours",
+     "mois", "semaines", "annees", "heures", "minimum", "maximum"]
+)  # fmt: skip
 # two questions in one message: split on "?" followed by more text, or on "et" / ", et"
 # before a question word
 _SPLIT_Q = re.compile(
@@ -217,6 +224,18 @@ _ASKED_DETAILS = [
         ),
         (r"combien de pages|nombre de pages", r"(\d+|deux|trois|quatre|cinq|dix) pages"),
         (r"quorum", r"quorum"),
+        # the texts give no postal address, no link beyond the AMI's, no penalty
+        (
+            r"adresse postale|adresse (exacte|du siege)",
+            r"(\d+ (rue|avenue|boulevard|place)|cs \d+)",
+        ),
+        (
+            r"l url|lien (internet|web|exact|direct|de telechargement|hypertexte)|"
+            r"(le|un|quel|du) lien (vers|pour (telecharger|acceder|trouver))|"
+            r"lien (ne )?(marche|fonctionne)",
+            r"(https?|www)",
+        ),
+        (r"penalites?|sanctions?|sanctionne\w*", r"(penalit|sanction)"),
         (
             r"tous les combien|a quelle frequence|quelle frequence|quelle periodicite|"
             r"combien de fois par an",
@@ -767,6 +786,11 @@ class QAService:
             and m.group(2) not in self._generic
         ):
             return True  # "quel logiciel": the texts never use the word asked for
+        m = _HOW_MANY_Q.search(q)
+        if m and m.group(1) not in _HOW_MANY_FREE and not _RULE_COUNT_Q.search(q):
+            counted = stem(m.group(1))
+            if not any(stem(w) == counted for w in answer.split()):
+                return True  # « combien de diététiciens ? »: the answer never mentions them
         if _HOW_WORKS_Q.search(q) and (topic is None or topic.origin == "glossary.yaml"):
             return True
         # how something works or how many there are, somewhere or for something the texts

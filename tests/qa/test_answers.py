@@ -481,3 +481,29 @@ def test_a_detail_the_answer_does_not_give_abstains(service: QAService) -> None:
     ):
         assert service.answer(q).abstained, q
     assert not service.answer("Le contrat ACI suit-il un modèle national ?").abstained
+
+
+def test_a_postal_address_a_download_link_or_a_penalty_the_texts_never_give_abstains(
+    service: QAService,
+) -> None:
+    """The texts give no postal address, no link to the AMI's fiche and no penalty; a link
+    they do give (the regional guide) is answered, and « quel lien entre » asks a relation."""
+    for q in (
+        "Quelle est l'adresse postale de l'ARS pour envoyer le projet de santé ?",
+        "vous avez le lien pour télécharger la fiche de l'AMI ?",
+        "Y a-t-il des pénalités si la CPTS ne remplit pas ses missions ?",
+    ):
+        assert service.answer(q).abstained, q
+    guide = service.answer("vous avez le lien du guide régional ?")
+    assert "paps.sante.fr" in guide.text
+    assert not service.answer("Quel lien entre la CPTS et la PTA ?").abstained
+
+
+def test_a_count_of_something_the_answer_never_mentions_abstains_but_a_minimum_is_a_rule(
+    service: QAService,
+) -> None:
+    assert service.answer("combien de sages-femmes participent aux CPTS bretonnes ?").abstained
+    minimum = service.answer("combien de kinés dans une ESP au minimum ?")
+    assert not minimum.abstained
+    assert "medecin generaliste" in scorer_normalize(minimum.text)
+    assert not service.answer("combien d'habitants couvre une CPTS ?").abstained
