@@ -815,8 +815,8 @@ class QAService:
             return True  # « quand est la prochaine réunion à Brest »
         if self._named_structure(a):
             return True  # « les locaux de la CPTS de Quimperlé »: the texts name no CPTS
-        if _EXISTS_Q.search(q) and _communes_in(a.tokens, self._places):
-            return True  # « il y a déjà une CPTS sur le pays de Fougères ? »
+        if _EXISTS_Q.search(q) and places:
+            return True  # « il y a déjà une CPTS sur le pays de Fougères ? », « … à Belle-Île ? »
         if _NATIONAL_COUNT_Q.search(q):
             return True
         # a numbered text the texts do not have ("l'avenant 9", "l'article 51")

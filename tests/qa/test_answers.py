@@ -367,6 +367,7 @@ def test_whether_a_cpts_already_exists_in_a_commune_abstains_but_the_rule_is_ans
         "Existe-t-il une CPTS à Brest ?",
         "la CPTS de Morlaix a déjà son contrat ?",
         "y a-t-il déjà une ESP à Redon ?",
+        "est-ce qu'il existe déjà une CPTS dans la vallée du Léguer ?",  # a place, not a commune
     ):
         assert service.answer(q).abstained, q
     rule = service.answer("Deux CPTS peuvent-elles exister sur le même territoire près de Vitré ?")
