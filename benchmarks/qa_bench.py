@@ -32,7 +32,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BANK = ROOT / "tests" / "qa" / "bank"
 DEV_SET = ROOT.parent / "shared" / "eval" / "qa_dev.yaml"
-SCOPE_EXAMPLES = ROOT / "tests" / "qa" / "dev" / "scope_examples.yaml"
+DEV = ROOT / "tests" / "qa" / "dev"
 EARLIER = sorted((ROOT / "tests" / "qa").glob("questions*.yaml")) + sorted(
     (ROOT / "tests" / "qa").glob("blind_round*.yaml")
 )
@@ -118,15 +118,32 @@ with open("/proc/self/status") as fh:
 
 def _scope_examples(service) -> None:  # type: ignore[no-untyped-def]
     """The development near-misses: the share of `outside` abstained, of `inside` answered."""
-    if not SCOPE_EXAMPLES.exists():
+    for path in sorted(DEV.glob("scope_examples*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        outside = [service.answer(i["q"]).abstained for i in data.get("outside") or []]
+        inside = [not service.answer(i["q"]).abstained for i in data.get("inside") or []]
+        print(
+            f"  dev near-misses {path.name} (tuned on): outside abstained "
+            f"{sum(outside) / max(len(outside), 1):.3f} (n={len(outside)}) | inside answered "
+            f"{sum(inside) / max(len(inside), 1):.3f} (n={len(inside)}, correctness not scored)"
+        )
+
+
+def _dev_threads(service) -> None:  # type: ignore[no-untyped-def]
+    """The development conversations: follow-ups right, and off-topic last turns abstained."""
+    from bot.qa.evaluation import evaluate
+
+    path = DEV / "threads_dev.yaml"
+    if not path.exists():
         return
-    data = yaml.safe_load(SCOPE_EXAMPLES.read_text(encoding="utf-8")) or {}
-    outside = [service.answer(i["q"]).abstained for i in data.get("outside") or []]
-    inside = [not service.answer(i["q"]).abstained for i in data.get("inside") or []]
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    threads = data.get("threads") or []
+    outcomes = evaluate(service, {"in_scope": [], "out_of_scope": [], "threads": threads})
+    answered = [o.ok for o, th in zip(outcomes, threads, strict=True) if not th.get("oos")]
+    outside = [o.ok for o, th in zip(outcomes, threads, strict=True) if th.get("oos")]
     print(
-        f"  dev near-misses (tests/qa/dev, tuned on): outside abstained "
-        f"{sum(outside) / max(len(outside), 1):.3f} (n={len(outside)}) | inside answered "
-        f"{sum(inside) / max(len(inside), 1):.3f} (n={len(inside)}, correctness not scored)"
+        f"  dev follow-ups {path.name} (tuned on): {sum(answered)}/{len(answered)} right, "
+        f"{sum(outside)}/{len(outside)} off-topic last turns abstained"
     )
 
 
@@ -179,6 +196,10 @@ def main() -> int:
             "bank: seventh fresh personas (untuned)",
             sorted((BANK / "fresh7").glob("*.yaml")),
         ),
+        (
+            "bank: eighth fresh personas (untuned)",
+            sorted((BANK / "fresh8").glob("*.yaml")),
+        ),
     ]
     if DEV_SET.exists():
         groups.append(("dev set (shared/eval)", [DEV_SET]))
@@ -193,6 +214,7 @@ def main() -> int:
         questions += [i["q"] for i in data["in_scope"] + data["out_of_scope"]]
         print(_line(name, figures))
     _scope_examples(service)
+    _dev_threads(service)
     _hand_graded()
     print(
         f"  latency in process ({len(wall)} questions): wall p50 {_pct(wall, 0.5):.2f} ms "

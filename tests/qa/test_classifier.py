@@ -61,6 +61,34 @@ def test_no_evaluation_question_is_in_the_classifiers_training_data(
         assert not copied, (path.name, sorted(copied)[:3])
 
 
+def test_no_evaluation_question_is_in_the_development_sets() -> None:
+    """tests/qa/dev may be tuned on: none of its questions (nor a whole thread) may be one of
+    the evaluation bank's."""
+
+    def asked_in(data: dict) -> set[str]:
+        items = [
+            i["q"]
+            for key in ("in_scope", "out_of_scope", "outside", "inside")
+            for i in data.get(key) or []
+        ]
+        # a thread is the whole conversation: short first turns (« c'est quoi une CPTS ? »)
+        # are bound to be written alike by independent authors
+        items += [" / ".join(th["turns"]) for th in data.get("threads") or []]
+        return {scorer_normalize(q).strip(" ?") for q in items}
+
+    bank: set[str] = set()
+    for path in sorted(BANK.glob("*/*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if isinstance(data, dict):
+            bank |= asked_in(data)
+    dev_files = sorted((BANK.parent / "dev").glob("*.yaml"))
+    assert len(dev_files) >= 3
+    for path in dev_files:
+        dev = asked_in(yaml.safe_load(path.read_text(encoding="utf-8")))
+        assert dev, path.name
+        assert not dev & bank, (path.name, sorted(dev & bank)[:3])
+
+
 def test_answering_a_question_never_imports_scikit_learn(service: QAService) -> None:
     """The weights are plain numpy arrays in the cached index: a process answering questions
     does not pay scikit-learn's import (about 1 s and 100 MB)."""
@@ -137,3 +165,13 @@ def test_seventh_fresh_personas_hold_their_first_run_level(service: QAService) -
     result = score_set(service, sorted((BANK / "fresh7").glob("*.yaml")))
     assert result.accuracy >= 0.9, result.failures
     assert result.abstention >= 0.72, result.failures
+
+
+def test_eighth_fresh_personas_hold_their_first_run_level(service: QAService) -> None:
+    """Four personas (an ironic physiotherapist in Lannion, a deputy mayor for health in rural
+    Morbihan, a hurried pharmacist in Lorient, a GP intern in Rennes) never tuned on; first run
+    with the code of round 12: 0.867 in scope, 0.938 off topic, follow-ups 19/24 (docs/qa.md,
+    round 13). A guard only."""
+    result = score_set(service, sorted((BANK / "fresh8").glob("*.yaml")))
+    assert result.accuracy >= 0.85, result.failures
+    assert result.abstention >= 0.9, result.failures
