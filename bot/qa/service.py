@@ -197,7 +197,7 @@ _CONTACT_Q = re.compile(
 # "quel logiciel", "quelle application": the thing asked for is a word the texts never use
 _WHICH_Q = re.compile(r"\bquel(le)?s? (\w+)\b")
 # « combien de diététiciens… ? »: what is counted (generic nouns and units aside)
-_HOW_MANY_Q = re.compile(r"\bcombien (?:de|d) (\w{4,})\b")
+_HOW_MANY_Q = re.compile(r"\bcombien (?:de (\w{4,})|([aeiouyh]\w{3,}))\b")  # « d' » is dropped
 _RULE_COUNT_Q = re.compile(r"\b(minimum|mini|au moins|maximum|max|faut il|il faut|faut)\b")
 _HOW_MANY_FREE = frozenset(
     ["temps", "fois", "personnes", "gens", "monde", "membres", "acteurs", "argent", "euros", "jours",
@@ -236,6 +236,17 @@ _ASKED_DETAILS = [
             r"(https?|www)",
         ),
         (r"penalites?|sanctions?|sanctionne\w*", r"(penalit|sanction)"),
+        # a phone number, an e-mail or opening hours asked for: the answer must give one
+        (
+            r"quel (numero|mail|email|courriel|telephone)|numero de (telephone|tel)|"
+            r"adresse (mail|email|electronique|courriel)",
+            r"(\d\d[ .]?\d\d[ .]?\d\d|@)",
+        ),
+        (
+            r"(horaires?|heures? ouverture)( ouverture)? (du|de|de la|des) "
+            r"(secretariat|service|bureau|ars|delegation|cpam|caisse)",
+            r"\d ?h\b",
+        ),
         (
             r"tous les combien|a quelle frequence|quelle frequence|quelle periodicite|"
             r"combien de fois par an",
@@ -278,7 +289,8 @@ _EXISTS_Q = re.compile(
 )
 # taxes and accounting: the texts never deal with them
 _TAX_Q = re.compile(
-    r"\b(fiscal\w*|impots?|imposable\w*|tva|comptab\w*|urssaf|cotisations? sociales?)\b"
+    r"\b(fiscal\w*|impots?|imposable\w*|tva|comptab\w*|urssaf|cotisations? sociales?|bnc|"
+    r"frais (pro|professionnels?|reels)|deductible\w*|dedui\w*)\b"
 )
 _ARTICLE_GIVEN = re.compile(r"\barticles? \d+\b")
 _LAW_Q = re.compile(r"\b(lmss|loi)\b(?!.*\b(code|csp)\b)")
@@ -787,8 +799,9 @@ class QAService:
         ):
             return True  # "quel logiciel": the texts never use the word asked for
         m = _HOW_MANY_Q.search(q)
-        if m and m.group(1) not in _HOW_MANY_FREE and not _RULE_COUNT_Q.search(q):
-            counted = stem(m.group(1))
+        counted_word = (m.group(1) or m.group(2)) if m else None
+        if counted_word and counted_word not in _HOW_MANY_FREE and not _RULE_COUNT_Q.search(q):
+            counted = stem(counted_word)
             if not any(stem(w) == counted for w in answer.split()):
                 return True  # « combien de diététiciens ? »: the answer never mentions them
         if _HOW_WORKS_Q.search(q) and (topic is None or topic.origin == "glossary.yaml"):

@@ -484,7 +484,7 @@ def test_a_detail_the_answer_does_not_give_abstains(service: QAService) -> None:
     assert not service.answer("Le contrat ACI suit-il un modèle national ?").abstained
 
 
-def test_a_postal_address_a_download_link_or_a_penalty_the_texts_never_give_abstains(
+def test_an_address_a_link_a_penalty_or_opening_hours_the_texts_never_give_abstains(
     service: QAService,
 ) -> None:
     """The texts give no postal address, no link to the AMI's fiche and no penalty; a link
@@ -493,8 +493,13 @@ def test_a_postal_address_a_download_link_or_a_penalty_the_texts_never_give_abst
         "Quelle est l'adresse postale de l'ARS pour envoyer le projet de santé ?",
         "vous avez le lien pour télécharger la fiche de l'AMI ?",
         "Y a-t-il des pénalités si la CPTS ne remplit pas ses missions ?",
+        "quels sont les horaires d'ouverture du secrétariat de l'ARS ?",
+        "l'Accélérateur de projet de l'Assurance Maladie, quel numéro appeler ?",
+        "je peux déduire ma cotisation à la CPTS en frais professionnels ?",
     ):
         assert service.answer(q).abstained, q
+    mail = service.answer("quel mail pour envoyer la fiche de l'AMI ?")
+    assert "ars-bretagne-secretariat-daspf@ars.sante.fr" in mail.text
     guide = service.answer("vous avez le lien du guide régional ?")
     assert "paps.sante.fr" in guide.text
     assert not service.answer("Quel lien entre la CPTS et la PTA ?").abstained
@@ -504,6 +509,7 @@ def test_a_count_of_something_the_answer_never_mentions_abstains_but_a_minimum_i
     service: QAService,
 ) -> None:
     assert service.answer("combien de sages-femmes participent aux CPTS bretonnes ?").abstained
+    assert service.answer("combien d'infirmières Asalée travaillent avec des CPTS ?").abstained
     minimum = service.answer("combien de kinés dans une ESP au minimum ?")
     assert not minimum.abstained
     assert "medecin generaliste" in scorer_normalize(minimum.text)
