@@ -475,6 +475,23 @@ class QAService:
                 followed = self.answer(forced)
                 if not followed.abstained:
                     answer, used = followed, forced
+        if (
+            not ctx.is_empty
+            and answer.kind in {"answer", "abstain"}
+            and not self._is_new_subject(text)
+        ):
+            # a message that alone matches no answer well (« dans la case calendrier on met
+            # quoi ? ») is read after the whole previous question, when that reading matches
+            # better
+            alone_hits = self.index.search_topics(self.index.analyze(text), limit=1)
+            alone_best = alone_hits[0].score if alone_hits else 0.0
+            if alone_best < FOLLOW_WEAK_MATCH:
+                joined = f"{ctx.question} {text}"
+                joined_hits = self.index.search_topics(self.index.analyze(joined), limit=1)
+                if joined_hits and joined_hits[0].score > max(alone_best, FOLLOW_JOINED_MATCH):
+                    reread = self.answer(joined)
+                    if not reread.abstained:
+                        answer, used = reread, joined
         if answer.kind in {"greeting", "thanks", "invalid"}:
             return answer, ctx  # small talk keeps the subject
         if answer.abstained:
@@ -1064,6 +1081,8 @@ _ROW_WORDS = (
     ),
 )
 FOLLOW_KEEP = 0.75  # a follow-up that answers alone with this confidence stands alone…
+FOLLOW_WEAK_MATCH = 0.45  # a message whose best topic match is below this (raw score)…
+FOLLOW_JOINED_MATCH = 0.4  # … is read after the previous question when that matches above this
 FOLLOW_CONTENT = 2  # … unless it has at most this many words of its own (« et une ESP ? »)
 _OBJECTS = frozenset({"_esp", "_cpts", "_msp", "_pta", "_ami", "_aci", "_fir", "_ars"})
 

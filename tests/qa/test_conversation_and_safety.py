@@ -225,6 +225,19 @@ def test_a_follow_up_asking_an_amount_the_texts_never_give_abstains_even_if_alon
     assert after.is_empty
 
 
+def test_a_long_follow_up_that_alone_matches_poorly_is_read_after_the_previous_question(
+    service: QAService,
+) -> None:
+    question = (
+        "Et un kiné installé tout seul en campagne, loin de toute maison de santé, il peut aussi ?"
+    )
+    alone = service.answer(question)
+    _, ctx = service.reply("Qui peut adhérer à une CPTS ?", None)
+    followed, after = service.reply(question, ctx)
+    assert followed.more_key == "more:t:cpts-composition" != alone.more_key
+    assert after.question.startswith("Qui peut adhérer à une CPTS ?")
+
+
 def test_night_and_weekend_duty_is_read_as_the_permanence_des_soins(service: QAService) -> None:
     answer = service.answer("Les gardes de nuit peuvent-elles entrer dans le projet d'une CPTS ?")
     assert "permanence des soins" in norm(answer.text)
