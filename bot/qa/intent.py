@@ -249,9 +249,31 @@ def shape(text: str) -> QuestionShape:
     return QuestionShape(objects, dims, tuple(tokens), clarify, elliptic, elliptic and leans_back)
 
 
+# an emergency happening (« fait un AVC », « ne respire plus », « que faire »), as opposed to a
+# disease named in an organisation question (« nos patients après un AVC », « les urgences
+# vitales, la CPTS les couvre ? »)
+_ACUTE = re.compile(
+    r"\b(fait|fais|a fait|fait une?|est en train|en train de|ne respire|respire (plus|pas|mal)|"
+    r"saigne|perdu connaissance|inconscient\w*|que faire|quoi faire|je fais quoi|on fait quoi|"
+    r"mon patient|ma patiente|mon pere|ma mere|mon mari|ma femme|mon fils|ma fille|mon enfant|"
+    r"mon bebe|devant moi|en ce moment|maintenant|tout de suite|vite|urgent|aidez|au secours|"
+    r"appeler (le )?(15|samu)|samu|veut mourir|douleurs? (thoracique|poitrine|dans la poitrine)|"
+    r"mal (a|dans) la poitrine)\b"
+)
+_ORGANISATION = re.compile(
+    r"\b(cpts|esp|msp|pta|ars|aci|projets?|parcours|prises? en charge|prevention|missions?|"
+    r"protocoles?|equipes?|coordination|filieres?|soins non programmes|urgences vitales|"
+    r"accompagnement|apres un|apres une|suite a)\b"
+)
+
+
 def is_emergency(text: str) -> bool:
-    """A medical emergency described or asked about (AVC, malaise, ne respire plus…)."""
-    return bool(_EMERGENCY.search(" ".join(raw_tokens(text))))
+    """A medical emergency described or asked about (AVC, malaise, ne respire plus…); a disease
+    named in an organisation question without anything happening is not one."""
+    joined = " ".join(raw_tokens(text))
+    if not _EMERGENCY.search(joined):
+        return False
+    return bool(_ACUTE.search(joined)) or not _ORGANISATION.search(joined)
 
 
 def is_medical_advice(text: str) -> bool:

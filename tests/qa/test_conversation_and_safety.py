@@ -123,6 +123,14 @@ def test_emergency_words_inside_an_organisation_question_still_get_the_texts(
 ) -> None:
     reply = service.answer("délai des soins non programmés dans une CPTS ?")
     assert not reply.abstained
+    # a disease named in an organisation question, nothing happening: the texts, not the 15
+    for q in (
+        "la CPTS gère les urgences vitales comme un infarctus ?",
+        "un parcours pour nos patients après un AVC, ça peut être une mission de la CPTS ?",
+    ):
+        assert service.answer(q).kind != "emergency", q
+    # the same words with something happening stay an emergency
+    assert service.answer("mon patient fait un AVC, la CPTS peut aider ?").kind == "emergency"
 
 
 def test_no_curated_answer_starts_with_a_fixed_yes_or_no(service: QAService) -> None:
