@@ -133,18 +133,16 @@ def _dev_threads(service) -> None:  # type: ignore[no-untyped-def]
     """The development conversations: follow-ups right, and off-topic last turns abstained."""
     from bot.qa.evaluation import evaluate
 
-    path = DEV / "threads_dev.yaml"
-    if not path.exists():
-        return
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    threads = data.get("threads") or []
-    outcomes = evaluate(service, {"in_scope": [], "out_of_scope": [], "threads": threads})
-    answered = [o.ok for o, th in zip(outcomes, threads, strict=True) if not th.get("oos")]
-    outside = [o.ok for o, th in zip(outcomes, threads, strict=True) if th.get("oos")]
-    print(
-        f"  dev follow-ups {path.name} (tuned on): {sum(answered)}/{len(answered)} right, "
-        f"{sum(outside)}/{len(outside)} off-topic last turns abstained"
-    )
+    for path in sorted(DEV.glob("threads_dev*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        threads = data.get("threads") or []
+        outcomes = evaluate(service, {"in_scope": [], "out_of_scope": [], "threads": threads})
+        answered = [o.ok for o, th in zip(outcomes, threads, strict=True) if not th.get("oos")]
+        outside = [o.ok for o, th in zip(outcomes, threads, strict=True) if th.get("oos")]
+        print(
+            f"  dev follow-ups {path.name} (tuned on): {sum(answered)}/{len(answered)} right, "
+            f"{sum(outside)}/{len(outside)} off-topic last turns abstained"
+        )
 
 
 def _hand_graded() -> None:
