@@ -182,13 +182,15 @@ class Analyzer:
     def terms(self, text: str, correct: bool = False) -> tuple[list[str], list[str], dict]:
         """(terms, unknown words, corrections) of a text."""
         tokens = raw_tokens(text)
+        names = (_capitalized(text) or frozenset()) if correct else frozenset()
         corrected: dict[str, str] = {}
         unknown: list[str] = []
         words: list[str] = []
         for tok in tokens:
             if correct and tok not in self.vocabulary and tok not in STOP_WORDS:
-                # a word of another field (« recette ») is not a typo of a word of the texts
-                known_elsewhere = tok.isdigit() or stem(tok) in self.off_domain
+                # a word of another field (« recette ») is not a typo of a word of the texts,
+                # nor is a name written with its capital (« la vallée du Léguer »)
+                known_elsewhere = tok.isdigit() or stem(tok) in self.off_domain or tok in names
                 fixed = None if known_elsewhere else self._correct(tok)
                 if fixed is not None:
                     corrected[tok] = fixed
