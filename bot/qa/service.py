@@ -121,6 +121,14 @@ TOO_LONG_TEXT = (
     "missions d'une CPTS ? »."
 )
 
+# thanks or an acknowledgement opening a message that goes on (« Merci. Et… », « D'accord, … »)
+_COURTESY_LEAD = re.compile(
+    r"^\s*(?:(?:ok(?:ay)?|d'accord|d’accord|tr[eè]s bien|parfait|super|entendu|compris|"
+    r"ah|bon|bien)\s*[,.!]?\s*)*(?:merci(?: beaucoup| bien| infiniment)?|je vous remercie"
+    r"(?: (?:de|pour) (?:ces|vos|cette|votre|la|les) \w+)?|ok(?:ay)?|d'accord|d’accord|"
+    r"tr[eè]s bien|parfait|entendu|compris|je comprends|je vois)\s*[.!,;:]+\s*",
+    re.IGNORECASE,
+)
 _GREETINGS = {"bonjour", "salut", "hello", "coucou", "bonsoir", "hey", "yo", "hi", "re", "allo"}
 _THANKS = {"merci", "thanks", "thank", "super", "parfait", "top", "genial", "cool", "ok"}
 _POLITE = {
@@ -436,6 +444,12 @@ class QAService:
         answer and the conversation's new context (a new subject resets it)."""
         ctx = context or QAContext()
         text = clean_control(question if isinstance(question, str) else str(question or ""))
+        if not ctx.is_empty:
+            # « Merci. Et ensuite ? », « Je vous remercie de ces précisions. Sont-elles
+            # obligatoires ? »: the thanks open the follow-up, they are not part of it
+            rest = _COURTESY_LEAD.sub("", text, count=1)
+            if rest.strip(" ?!.") and rest != text:
+                text = rest
         now = shape(text)
         if now.is_clarification and not ctx.is_empty:
             more = self.more(ctx.more_key) if ctx.more_key else None

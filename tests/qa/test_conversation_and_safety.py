@@ -246,6 +246,18 @@ def test_a_long_follow_up_that_alone_matches_poorly_is_read_after_the_previous_q
     assert after.question.startswith("Qui peut adhérer à une CPTS ?")
 
 
+def test_thanks_opening_a_follow_up_do_not_hide_it(service: QAService) -> None:
+    _, ctx = service.reply("Quelles sont les missions complémentaires des CPTS ?", None)
+    plain, _ = service.reply("Elles sont obligatoires ?", ctx)
+    polite, _ = service.reply(
+        "Je vous remercie pour ces explications. Elles sont obligatoires ?", ctx
+    )
+    assert not polite.abstained
+    assert polite.more_key == plain.more_key
+    thanks, after = service.reply("Merci !", ctx)
+    assert thanks.kind == "thanks" and after == ctx
+
+
 def test_night_and_weekend_duty_is_read_as_the_permanence_des_soins(service: QAService) -> None:
     answer = service.answer("Les gardes de nuit peuvent-elles entrer dans le projet d'une CPTS ?")
     assert "permanence des soins" in norm(answer.text)
