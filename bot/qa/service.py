@@ -185,7 +185,10 @@ _PAY_Q = re.compile(
     r"\bcombien\b.*\b(touche|paye|payer|rapporte|remunere|remuneration)\b|"
     r"\bquel(le)? est (le|la) (remuneration|paie|paye)\b"
 )
-_NUMBERED_Q = re.compile(r"\b(avenant|article|decret|arrete|circulaire|instruction) (n )?(\d+)\b")
+_NUMBERED_Q = re.compile(
+    r"\b(avenant|article|decret|arrete|circulaire|instruction|pacte)(?: territoire sante)? "
+    r"(n )?(\d+)\b"
+)
 # a text of a year the texts never mention (« la loi de 2019 », « la loi Valletoux de 2023 »)
 _DATED_TEXT_Q = re.compile(
     r"\b(?:loi|lois|decret|arrete|ordonnance|instruction|circulaire|avenant|accord|convention|"
@@ -203,7 +206,7 @@ _CONTACT_Q = re.compile(
     r"joindre|appeler|adresse|horaires|site)\b"
 )
 # "quel logiciel", "quelle application": the thing asked for is a word the texts never use
-_WHICH_Q = re.compile(r"\bquel(le)?s? (\w+)\b")
+_WHICH_Q = re.compile(r"\b(quel(?:le)?s?|quoi comme|koi comme) (\w+)\b")
 # « combien de diététiciens… ? »: what is counted (generic nouns and units aside)
 _HOW_MANY_Q = re.compile(r"\bcombien (?:de (\w{4,})|([aeiouyh]\w{3,}))\b")  # « d' » is dropped
 _RULE_COUNT_Q = re.compile(r"\b(minimum|mini|au moins|maximum|max|faut il|il faut|faut)\b")
@@ -244,6 +247,7 @@ _ASKED_DETAILS = [
             r"(https?|www)",
         ),
         (r"penalites?|sanctions?|sanctionne\w*", r"(penalit|sanction)"),
+        (r"(quelle|kel|kelle) (heure|h)", r"\d ?h\b"),  # « heure » is folded to « h »
         # a phone number, an e-mail or opening hours asked for: the answer must give one
         (
             r"quel (numero|mail|email|courriel|telephone)|numero de (telephone|tel)|"
@@ -275,7 +279,10 @@ _TASK_Q = re.compile(
     r"me trouver|verifier notre|valider notre)\b|"
     r"\b(redige|ecris|corrige|relis) (moi|nous)\b|"
     r"\b(ca vaut le coup pour moi|est ce raisonnable|des chances (d )?etre "
-    r"(accepte|retenu|valide|finance)e?s?|vous avez des idees)\b"
+    r"(accepte|retenu|valide|finance)e?s?|vous avez des idees)\b|"
+    # a personal opinion or recommendation of the bot's
+    r"\b(vous pensez que|tu penses que|pensez vous que|penses tu que|a votre avis|a ton avis|"
+    r"(vous me|tu me) (conseillez|conseilles|recommandez|recommandes))\b"
 )
 _AMOUNT = re.compile(r"€|\beuros?\b")
 # a deadline or a precise date asked for: only an answer holding a day and month gives it

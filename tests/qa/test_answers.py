@@ -514,3 +514,20 @@ def test_a_count_of_something_the_answer_never_mentions_abstains_but_a_minimum_i
     assert not minimum.abstained
     assert "medecin generaliste" in scorer_normalize(minimum.text)
     assert not service.answer("combien d'habitants couvre une CPTS ?").abstained
+
+
+def test_an_opinion_a_later_pacte_a_diploma_or_a_time_of_day_abstains(service: QAService) -> None:
+    """The bot gives no opinion of its own; the texts know the Pacte territoire santé 2, no
+    later one, no diploma and no meeting hours."""
+    for q in (
+        "À votre avis, une CPTS sur notre territoire, ça marcherait ?",
+        "tu me conseilles une ESP ou une CPTS pour un jeune kiné ?",
+        "il y a eu un pacte territoire santé 3 ?",
+        "le coordinateur de la CPTS doit avoir quoi comme diplôme ?",
+        "les réunions de concertation de l'ESP c'est à quelle heure ?",
+    ):
+        assert service.answer(q).abstained, q
+    assert not service.answer("c'est quoi le pacte territoire santé 2 ?").abstained
+    _, ctx = service.reply("c'est quoi une CPTS ?", None)
+    opinion, _ = service.reply("vous pensez que ça marchera chez nous ?", ctx)
+    assert opinion.abstained
