@@ -363,6 +363,8 @@ class QAService:
         role = f"({words('role_nouns')})"
         self._person_q = re.compile(
             rf"\bqui (en )?(est|sont|etait|sera) (le|la|les|l|un|une) (\w+ )?{role}\b|"
+            # « c'est qui le président ? » (the elided « c » is dropped)
+            rf"\b(est|sont) qui (le|la|les|l|un|une) (\w+ )?{role}\b|"
             rf"\bqui (preside|dirige|presidera)\b|\bquel(le)? est (le|la) {role}\b|"
             rf"\b{_ASKS_CONTACT}\b.*\b{role}s?\b|\b{role}s?\b.*\b{_ASKS_CONTACT}\b"
         )

@@ -265,8 +265,10 @@ def test_questions_about_people_or_outside_schemes_abstain(service: QAService) -
         "Comment marche la CMU-C ?",
         "Combien de CPTS au niveau national ?",
         "Quel est le salaire d'un coordinateur de CPTS ?",
+        "c'est qui le président de la CPTS ?",  # spoken order, the elided « c » dropped
     ):
         assert service.answer(q).abstained, q
+    assert "Derieux" in service.answer("c'est qui le contact pour l'AMI ?").text
 
 
 def test_people_named_in_the_texts_are_still_answered(service: QAService) -> None:
