@@ -293,6 +293,18 @@ _DEADLINE_Q = re.compile(
 _DAY_DATE = re.compile(rf"\b\d{{1,2}}(er)? ({_MONTHS})\b|\b\d{{1,2}}/\d{{1,2}}(/\d{{2,4}})?\b")
 # when something happens somewhere the texts never name (« la prochaine réunion à Brest »)
 _WHEN_Q = re.compile(r"\b(quand|prochaine?s?)\b")
+# « dans notre canton », « à l'Ehpad de notre commune », « ici »: somewhere of the asker's own,
+# which the texts cannot know (« notre territoire » is the texts' word for a project's area)
+_LOCAL = re.compile(
+    r"\b((notre|nos|mon|ma|mes) (canton|commune|ville|village|secteur|departement|quartier|bourg|"
+    r"agglo|agglomeration|comcom|intercommunalite|communaute de communes|coin)|chez nous|ici|"
+    r"du coin|dans le coin|par chez nous)\b"
+)
+# who someone is there, or how many there are (« à qui s'adresser pour monter une CPTS chez
+# nous ? » asks the texts' first contact, and is answered)
+_LOCAL_ASK = re.compile(
+    r"\b(qui (est|sont|organise|gere|s occupe)|(est|sont) qui|combien (sont|y en a|il y en a))\b"
+)
 # « y a-t-il déjà une CPTS à Pontivy ? », « la CPTS du pays de Vannes existe déjà ? »: whether a
 # structure exists in a commune; the texts name no local ESP or CPTS. « Deux CPTS peuvent-elles
 # exister sur le même secteur ? » asks the rule, not the fact; « on a déjà une MSP à Rostrenen »
@@ -866,6 +878,8 @@ class QAService:
             return True  # « qui est le coordinateur de la CPTS de Quimper »
         if places and _WHEN_Q.search(q):
             return True  # « quand est la prochaine réunion à Brest »
+        if _LOCAL.search(q) and _LOCAL_ASK.search(q):
+            return True  # « combien sont-ils dans notre canton ? », « qui les organise ici ? »
         if self._named_structure(a):
             return True  # « les locaux de la CPTS de Quimperlé »: the texts name no CPTS
         if _EXISTS_Q.search(q) and places:

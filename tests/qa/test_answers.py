@@ -533,3 +533,15 @@ def test_an_opinion_a_later_pacte_a_diploma_or_a_time_of_day_abstains(service: Q
     _, ctx = service.reply("c'est quoi une CPTS ?", None)
     opinion, _ = service.reply("vous pensez que ça marchera chez nous ?", ctx)
     assert opinion.abstained
+
+
+def test_who_or_how_many_somewhere_of_the_askers_own_abstains_but_whom_to_address_does_not(
+    service: QAService,
+) -> None:
+    for q in ("combien sont-ils dans notre canton ?", "qui organise les gardes ici ?"):
+        assert service.answer(q).abstained, q
+    first = service.answer("à qui s'adresser pour monter une CPTS dans notre commune ?")
+    assert first.more_key == "more:t:premier-contact"
+    assert not service.answer(
+        "combien de professionnels faut-il pour faire une ESP dans notre village ?"
+    ).abstained
