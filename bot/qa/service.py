@@ -300,6 +300,11 @@ _LOCAL = re.compile(
     r"agglo|agglomeration|comcom|intercommunalite|communaute de communes|coin)|chez nous|ici|"
     r"du coin|dans le coin|par chez nous)\b"
 )
+# whether something of the texts' time still holds today, for a person
+_STILL_Q = re.compile(
+    r"\b((toujours|encore) (en poste|a ce poste|ce poste|en fonction)|"
+    r"occupe t (il|elle) toujours)\b"
+)
 # who someone is there, or how many there are (« à qui s'adresser pour monter une CPTS chez
 # nous ? » asks the texts' first contact, and is answered)
 _LOCAL_ASK = re.compile(
@@ -878,6 +883,8 @@ class QAService:
             return True  # « qui est le coordinateur de la CPTS de Quimper »
         if places and _WHEN_Q.search(q):
             return True  # « quand est la prochaine réunion à Brest »
+        if _STILL_Q.search(q):
+            return True  # « M. Derieux est-il toujours en poste ? »: the texts date from 2021
         if _LOCAL.search(q) and _LOCAL_ASK.search(q):
             return True  # « combien sont-ils dans notre canton ? », « qui les organise ici ? »
         if self._named_structure(a):

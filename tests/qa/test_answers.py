@@ -545,3 +545,17 @@ def test_who_or_how_many_somewhere_of_the_askers_own_abstains_but_whom_to_addres
     assert not service.answer(
         "combien de professionnels faut-il pour faire une ESP dans notre village ?"
     ).abstained
+
+
+def test_a_person_still_in_post_another_professions_amendment_or_payroll_abstains(
+    service: QAService,
+) -> None:
+    """The texts date from 2021 and deal with the ACI of the CPTS, not with each profession's
+    own convention nor with employers' payroll."""
+    for q in (
+        "Ronan Derieux est-il toujours en poste ?",
+        "l'avenant des infirmiers prévoit quelque chose pour les CPTS ?",
+        "qui porte la charge salariale du coordinateur de la CPTS ?",
+    ):
+        assert service.answer(q).abstained, q
+    assert "Derieux" in service.answer("Ronan Derieux est-il toujours le contact de l'AMI ?").text
