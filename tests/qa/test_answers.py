@@ -552,10 +552,17 @@ def test_a_person_still_in_post_another_professions_amendment_or_payroll_abstain
 ) -> None:
     """The texts date from 2021 and deal with the ACI of the CPTS, not with each profession's
     own convention nor with employers' payroll."""
-    for q in (
-        "Ronan Derieux est-il toujours en poste ?",
-        "l'avenant des infirmiers prévoit quelque chose pour les CPTS ?",
-        "qui porte la charge salariale du coordinateur de la CPTS ?",
-    ):
-        assert service.answer(q).abstained, q
+    assert service.answer("Ronan Derieux est-il toujours en poste ?").abstained
     assert "Derieux" in service.answer("Ronan Derieux est-il toujours le contact de l'AMI ?").text
+    for first, follow_up in (
+        (
+            "les soins non programmés c'est sous 48 h ?",
+            "et l'avenant des infirmiers prévoit un truc pour ça ?",
+        ),
+        (
+            "un CH peut mettre un agent à disposition de la CPTS ?",
+            "et qui porte la charge salariale ?",
+        ),
+    ):
+        _, ctx = service.reply(first, None)
+        assert service.reply(follow_up, ctx)[0].abstained, follow_up
