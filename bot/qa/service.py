@@ -300,6 +300,14 @@ _LOCAL = re.compile(
     r"agglo|agglomeration|comcom|intercommunalite|communaute de communes|coin)|chez nous|ici|"
     r"du coin|dans le coin|par chez nous)\b"
 )
+# the inner bodies of the CPTS's association (bureau, board, colleges, general meeting…): the
+# texts require an association loi 1901 for the ACI and never describe its governance
+_BODIES_Q = re.compile(
+    r"\b(bureau (de|d) (l )?(association|la cpts|une cpts|cpts)|au bureau|du bureau|"
+    r"conseil d administration|colleges?|sieger|siegent|tresorier\w*|"
+    r"droit de vote|voix deliberative|"
+    r"(elue?|devenir) president\w* (de|d) (la|l|une) (cpts|association))\b"
+)
 # whether something of the texts' time still holds today, for a person
 _STILL_Q = re.compile(
     r"\b((toujours|encore) (en poste|a ce poste|ce poste|en fonction)|"
@@ -883,6 +891,8 @@ class QAService:
             return True  # « qui est le coordinateur de la CPTS de Quimper »
         if places and _WHEN_Q.search(q):
             return True  # « quand est la prochaine réunion à Brest »
+        if _BODIES_Q.search(q):
+            return True  # « un élu peut-il siéger au bureau de la CPTS ? »
         if _STILL_Q.search(q):
             return True  # « M. Derieux est-il toujours en poste ? »: the texts date from 2021
         if _LOCAL.search(q) and _LOCAL_ASK.search(q):

@@ -566,3 +566,15 @@ def test_a_person_still_in_post_another_professions_amendment_or_payroll_abstain
     ):
         _, ctx = service.reply(first, None)
         assert service.reply(follow_up, ctx)[0].abstained, follow_up
+
+
+def test_the_inner_bodies_of_the_cpts_association_are_outside_the_texts(service: QAService) -> None:
+    """The texts require an association loi 1901 for the ACI and never describe its bureau, board
+    or colleges; the legal form itself is answered."""
+    for q in (
+        "Un élu peut-il siéger au bureau de l'association CPTS ?",
+        "une diététicienne peut-elle être élue présidente d'une CPTS ?",
+        "faut-il prévoir un collège des usagers au conseil d'administration de la CPTS ?",
+    ):
+        assert service.answer(q).abstained, q
+    assert not service.answer("la CPTS doit-elle être une association ?").abstained
