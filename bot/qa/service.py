@@ -308,6 +308,13 @@ _BODIES_Q = re.compile(
     r"droit de vote|voix deliberative|"
     r"(elue?|devenir) president\w* (de|d) (la|l|une) (cpts|association))\b"
 )
+# which software or app (the texts speak of a secure messaging or a shared information system,
+# never of a product, a compatibility or an app; « faut-il un logiciel ? » asks what they require)
+_SOFTWARE_Q = re.compile(
+    r"\b((quel|quelle|quels|lequel|laquelle) (\w+ )?(logiciels?|applications?)|"
+    r"logiciels? (d officine|metier|de cabinet|de la cpts)|lgo|appli|applis|"
+    r"applications? mobiles?|compatibles?|interoperab\w*)\b"
+)
 # whether something of the texts' time still holds today, for a person
 _STILL_Q = re.compile(
     r"\b((toujours|encore) (en poste|a ce poste|ce poste|en fonction)|"
@@ -891,6 +898,8 @@ class QAService:
             return True  # « qui est le coordinateur de la CPTS de Quimper »
         if places and _WHEN_Q.search(q):
             return True  # « quand est la prochaine réunion à Brest »
+        if _SOFTWARE_Q.search(q):
+            return True  # « quel LGO est compatible avec la messagerie ? », « y a une appli ? »
         if _BODIES_Q.search(q):
             return True  # « un élu peut-il siéger au bureau de la CPTS ? »
         if _STILL_Q.search(q):

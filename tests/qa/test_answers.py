@@ -578,3 +578,14 @@ def test_the_inner_bodies_of_the_cpts_association_are_outside_the_texts(service:
     ):
         assert service.answer(q).abstained, q
     assert not service.answer("la CPTS doit-elle être une association ?").abstained
+
+
+def test_which_software_or_app_abstains_but_whether_a_tool_is_required_does_not(
+    service: QAService,
+) -> None:
+    for q in (
+        "quel logiciel pour la messagerie sécurisée ?",
+        "y a une appli mobile pour la CPTS ?",
+    ):
+        assert service.answer(q).abstained, q
+    assert not service.answer("faut un logiciel spécial pour être en ESP ?").abstained
