@@ -496,8 +496,11 @@ class QAService:
             more = self.more(ctx.more_key) if ctx.more_key else None
             if more is not None:
                 return replace(more, text=CLARIFY_LEAD + more.text), ctx
+        # the message read once, alone, for every follow-up decision below
+        own = self.index.analyze(text) if not ctx.is_empty else None
+        new_subject = own is not None and self._is_new_subject(own)
         completed = complete(text, now, ctx) if not ctx.is_empty else None
-        if completed and self._is_new_subject(text):
+        if completed and new_subject:
             completed = None  # « recette du far breton »: not a follow-up of the texts' subject
         used = text
         answer = self.answer(text)
@@ -517,12 +520,7 @@ class QAService:
                 # read with the conversation, it asks what the texts never give (« ok mais ça
                 # fait combien par an ? » after the ACI): a weak answer alone would invent
                 answer = followed
-        elif (
-            not ctx.is_empty
-            and answer.abstained
-            and answer.kind == "abstain"
-            and not self._is_new_subject(text)
-        ):
+        elif not ctx.is_empty and answer.abstained and answer.kind == "abstain" and not new_subject:
             # a longer message that nothing answers alone, in a conversation: read it with the
             # previous question (« et ces indicateurs, c'est qui qui les décide ? »)
             forced = complete(text, now, ctx, force=True)
@@ -530,15 +528,11 @@ class QAService:
                 followed = self.answer(forced)
                 if not followed.abstained:
                     answer, used = followed, forced
-        if (
-            not ctx.is_empty
-            and answer.kind in {"answer", "abstain"}
-            and not self._is_new_subject(text)
-        ):
+        if own is not None and answer.kind in {"answer", "abstain"} and not new_subject:
             # a message that alone matches no answer well (« dans la case calendrier on met
             # quoi ? ») is read after the whole previous question, when that reading matches
             # better
-            alone_hits = self.index.search_topics(self.index.analyze(text), limit=1)
+            alone_hits = self.index.search_topics(own, limit=1)
             alone_best = alone_hits[0].score if alone_hits else 0.0
             if alone_best < FOLLOW_WEAK_MATCH:
                 joined = f"{ctx.question} {text}"
@@ -571,10 +565,9 @@ class QAService:
         often still asks what the texts say (measured: 2 follow-ups lost on fresh personas)."""
         return bool(self._outside_q.search(" ".join(raw_tokens(text))))
 
-    def _is_new_subject(self, text: str) -> bool:
+    def _is_new_subject(self, a: Analysis) -> bool:
         """Words of another field (« recette », « impôts ») or several words the texts never
         use: the message changes the subject, it does not follow up."""
-        a = self.index.analyze(text)
         off = any(t in self.index.analyzer.off_domain for t in a.terms)
         return off or len([w for w in a.unknown if len(w) >= 4]) >= 2
 
