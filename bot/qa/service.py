@@ -270,6 +270,12 @@ _ASKED_DETAILS = [
             r"reexamen|faire appel",
             r"(recours (contre|possible|gracieux|contentieux)|reexamen|appel\b)",
         ),
+        # a duration asked for: the answer must give one
+        (
+            r"(en |au bout de )?combien de (temps|jours|semaines|mois)",
+            r"((\d+|un|une|deux|trois|quatre|six|douze|quinze|vingt) "
+            r"(jours?|semaines?|mois|ans|annees?)|delai|duree|tacite)",
+        ),
     )
 ]
 # a task or a personal judgement asked of the bot: it answers from the texts, nothing more
@@ -341,8 +347,12 @@ _TAX_Q = re.compile(
 )
 _ARTICLE_GIVEN = re.compile(r"\barticles? \d+\b")
 _LAW_Q = re.compile(r"\b(lmss|loi)\b(?!.*\b(code|csp)\b)")
-_COUNT_Q = re.compile(r"\b(combien|nombre)\b")
-_NATIONAL_COUNT_Q = re.compile(r"\b(combien|nombre)\b.*\b(france|national|nationale|pays|europe)\b")
+# « combien de temps » asks a duration, not a count
+_COUNT_Q = re.compile(r"\b(combien(?! de (temps|jours|mois|semaines|annees|heures)\b)|nombre)\b")
+# « le pays de Quimper » is a local territory, not the country
+_NATIONAL_COUNT_Q = re.compile(
+    r"\b(combien|nombre)\b.*\b(france|national|nationale|pays(?! d[eu']? ?\w)|europe)\b"
+)
 _SENTENCE_END = re.compile(r"(?<=[.;!?])\s+(?=[A-ZÀ-Ý«(])")
 _FORMAT_REQUEST = re.compile(
     r"\b(en|a|avec) (deux|2|trois|3|quatre|4|quelques|peu de) (lignes?|mots?|phrases?)\b|"

@@ -518,6 +518,28 @@ def test_a_count_of_something_the_answer_never_mentions_abstains_but_a_minimum_i
     assert not service.answer("combien d'habitants couvre une CPTS ?").abstained
 
 
+def test_a_duration_the_answer_does_not_give_abstains_and_one_it_gives_is_answered(
+    service: QAService,
+) -> None:
+    """« combien de temps » asks a duration: answered when the texts give one (15 days to
+    meet, 2 months for the tacit validation), abstained otherwise, and never taken for a
+    count of things somewhere (« le pays de Quimper » is not the country)."""
+    for q in (
+        "En moyenne, combien de mois entre la lettre d'intention et la signature de l'ACI ?",
+        "Combien de temps en moyenne entre le dépôt d'une lettre d'intention et la signature de l'ACI ?",
+    ):
+        assert service.answer(q).abstained, q
+    meeting = service.answer(
+        "on monte une CPTS sur le pays de Quimper : si on sollicite l'ARS et l'Assurance maladie,"
+        " ils nous reçoivent en combien de temps ?"
+    )
+    assert not meeting.abstained
+    assert "15 jours" in scorer_normalize(meeting.text)
+    tacit = service.answer("le projet de santé est validé en combien de temps ?")
+    assert not tacit.abstained
+    assert "2 mois" in scorer_normalize(tacit.text)
+
+
 def test_an_opinion_a_later_pacte_a_diploma_or_a_time_of_day_abstains(service: QAService) -> None:
     """The bot gives no opinion of its own; the texts know the Pacte territoire santé 2, no
     later one, no diploma and no meeting hours."""
