@@ -198,6 +198,10 @@ def main() -> int:
             "bank: eighth fresh personas (untuned)",
             sorted((BANK / "fresh8").glob("*.yaml")),
         ),
+        (
+            "bank: ninth fresh personas (untuned)",
+            sorted((BANK / "fresh9").glob("*.yaml")),
+        ),
     ]
     if DEV_SET.exists():
         groups.append(("dev set (shared/eval)", [DEV_SET]))
