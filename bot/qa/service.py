@@ -183,6 +183,8 @@ _ASKS_CONTACT = (
 _HOW_WORKS_Q = re.compile(r"\b(comment (fonctionne|marche)|fonctionnement)\b")
 _PAY_Q = re.compile(
     r"\bcombien\b.*\b(touche|paye|payer|rapporte|remunere|remuneration)\b|"
+    r"\b(met|mettent|donne|donnent|verse|versent|accorde|accordent|alloue|allouent) "
+    r"combien(?! de (temps|jours|semaines|mois)\b)|"
     r"\bquel(le)? est (le|la) (remuneration|paie|paye)\b"
 )
 _NUMBERED_Q = re.compile(
@@ -196,6 +198,14 @@ _DATED_TEXT_Q = re.compile(
 )
 # a year after the last text (December 2021): what happened since, the texts cannot say
 _YEAR = re.compile(r"\b(20[2-4]\d)\b")
+# « depuis fin 2021 », « après 2021 »: what happened after the texts
+_SINCE_YEAR = re.compile(r"\b(depuis|apres) (la )?(fin )?(20[2-4]\d)\b")
+# how other structures did it: the texts give rules and a few examples, not others' experience
+_OTHERS_DID_Q = re.compile(
+    r"\b(les )?autres (cpts|esp|msp|equipes|communautes|territoires)\b.{0,40}"
+    r"\b(ont|a|ont ils|ont elles) (fait|procede|reussi|gere|trouve)\b|"
+    r"\bcomment (ont fait|font|s y sont pris) les autres\b"
+)
 LAST_TEXT_YEAR = 2021
 # a code article (« l'article L. 6321-1 »): the texts quote a handful
 _CODE_ARTICLE_Q = re.compile(r"\b[lrd] ?(\d{4}) (\d+)(?: (\d+))?\b")
@@ -226,6 +236,10 @@ TWO_PART_MIN = 0.45  # each half's best topic must score at least this
 OUTSIDE_OVERRIDE = 0.6  # an outside entity is tolerated only above this topic score …
 OUTSIDE_COVER = 0.7  # … with a core term and this share of the rest covered by the answer
 # details a question may ask for that an answer must then give: (asked, given)
+_DURATION = (
+    r"((\d+|un|une|deux|trois|quatre|six|douze|quinze|vingt) (jours?|semaines?|mois|ans|annees?)|"
+    r"delai|duree|tacite)"
+)
 _ASKED_DETAILS = [
     (re.compile(rf"\b(?:{a})\b"), re.compile(rf"\b(?:{g})"))
     for a, g in (
@@ -246,7 +260,14 @@ _ASKED_DETAILS = [
             r"lien (ne )?(marche|fonctionne)",
             r"(https?|www)",
         ),
-        (r"penalites?|sanctions?|sanctionne\w*", r"(penalit|sanction)"),
+        (r"penalites?|sanctions?|sanctionne\w*|rembourser", r"(penalit|sanction|rembours)"),
+        # whether something costs the user: the answer must say it
+        (
+            r"payante?s?|gratuite?s?|ca coute|faut il payer|faut payer",
+            r"(payant|gratuit|€|euros?\b|cout)",
+        ),
+        # a meeting by video: the texts never say how the meetings are held
+        (r"visio|visioconference|en distanciel|a distance|teams|zoom", r"(visio|distan)"),
         (r"(quelle|kel|kelle) (heure|h)", r"\d ?h\b"),  # « heure » is folded to « h »
         # a phone number, an e-mail or opening hours asked for: the answer must give one
         (
@@ -267,15 +288,12 @@ _ASKED_DETAILS = [
         ),
         (
             r"(un|une|de|des|les|le) recours (contre|possible|gracieux|contentieux)|procedure de recours|"
+            r"(faire|former|deposer|engager|exercer|intenter) (un )?recours|"
             r"reexamen|faire appel",
             r"(recours (contre|possible|gracieux|contentieux)|reexamen|appel\b)",
         ),
         # a duration asked for: the answer must give one
-        (
-            r"(en |au bout de )?combien de (temps|jours|semaines|mois)",
-            r"((\d+|un|une|deux|trois|quatre|six|douze|quinze|vingt) "
-            r"(jours?|semaines?|mois|ans|annees?)|delai|duree|tacite)",
-        ),
+        (r"(en |au bout de )?combien de (temps|jours|semaines|mois)", _DURATION),
     )
 ]
 # a task or a personal judgement asked of the bot: it answers from the texts, nothing more
@@ -288,7 +306,9 @@ _TASK_Q = re.compile(
     r"(accepte|retenu|valide|finance)e?s?|vous avez des idees)\b|"
     # a personal opinion or recommendation of the bot's
     r"\b(vous pensez que|tu penses que|pensez vous que|penses tu que|a votre avis|a ton avis|"
-    r"(vous me|tu me) (conseillez|conseilles|recommandez|recommandes))\b"
+    r"(vous|tu) (me|nous) (conseillez|conseilles|recommandez|recommandes)|"
+    r"(tu|vous) (commencerais|commenceriez|ferais|feriez|choisirais|choisiriez)|"
+    r"a (ta|votre) place)\b"
 )
 _AMOUNT = re.compile(r"€|\beuros?\b")
 # a deadline or a precise date asked for: only an answer holding a day and month gives it
@@ -296,6 +316,7 @@ _DEADLINE_Q = re.compile(
     r"\b(date limite|dates limites|deadline|jusqu a quand|jusqu a quelle date|avant quelle date|"
     r"a quelle date|quelle date|date butoir|cloture|clos)\b"
 )
+_UNTIL_WHEN_Q = re.compile(r"\bjusqu a quand\b")
 _DAY_DATE = re.compile(rf"\b\d{{1,2}}(er)? ({_MONTHS})\b|\b\d{{1,2}}/\d{{1,2}}(/\d{{2,4}})?\b")
 # when something happens somewhere the texts never name (« la prochaine réunion à Brest »)
 _WHEN_Q = re.compile(r"\b(quand|prochaine?s?)\b")
@@ -893,7 +914,9 @@ class QAService:
                 return True  # « y a-t-il un modèle ? », « combien de pages ? »: not in the answer
         if _TASK_Q.search(q):
             return True  # « pouvez-vous relire notre lettre ? », « ça vaut le coup pour moi ? »
-        if _DEADLINE_Q.search(q) and not _DAY_DATE.search(answer):
+        # « on attend jusqu'à quand ? » is also answered by a duration (« 2 mois »)
+        by_duration = _UNTIL_WHEN_Q.search(q) and re.search(rf"\b{_DURATION}", answer)
+        if _DEADLINE_Q.search(q) and not _DAY_DATE.search(answer) and not by_duration:
             return True  # « date limite de l'AMI » : the texts give none
         if _TAX_Q.search(q):
             return True
@@ -921,6 +944,10 @@ class QAService:
                 return True
         if any(year not in self._corpus for year in _DATED_TEXT_Q.findall(q)):
             return True
+        if any(int(m.group(4)) >= LAST_TEXT_YEAR for m in _SINCE_YEAR.finditer(q)):
+            return True  # « depuis fin 2021, il y a eu un autre avenant ? »
+        if _OTHERS_DID_Q.search(q):
+            return True  # « les autres CPTS du coin, elles ont fait comment ? »
         if any(int(y) > LAST_TEXT_YEAR for y in _YEAR.findall(q)):
             return True  # « depuis 2024 », « le PRS 2023-2028 »: the texts end in 2021
         for m in _CODE_ARTICLE_Q.finditer(q):

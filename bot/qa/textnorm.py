@@ -256,6 +256,7 @@ SMS_MAP: dict[str, str] = {
     "ki": "qui",
     "ke": "que",
     "k": "que",
+    "tps": "temps",
     "cb": "combien",
     "cmb": "combien",
     "combien": "combien",
@@ -340,7 +341,7 @@ SMS_MAP: dict[str, str] = {
 _COMBINING_RE = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _LIGATURES = {"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss"}
 _APOSTROPHES = "\u2019\u2018\u02bc\u00b4`\u2032"
-_ELISION_RE = re.compile(r"\b(?:l|d|qu|j|n|s|c|m|t|jusqu|lorsqu|puisqu|quoiqu)'", re.IGNORECASE)
+_ELISION_RE = re.compile(r"\b(?:l|d|qu|j|n|s|c|m|t|lorsqu|puisqu|quoiqu)'", re.IGNORECASE)
 _DIGIT_GROUP_RE = re.compile(r"(?<=\d)[ \u00a0\u202f.](?=\d{3}\b)")
 _TOKEN_RE = re.compile(r"[a-z]+|\d+")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")

@@ -246,6 +246,45 @@ def test_a_long_follow_up_that_alone_matches_poorly_is_read_after_the_previous_q
     assert after.question.startswith("Qui peut adhérer à une CPTS ?")
 
 
+def test_follow_ups_asking_what_the_texts_never_say_abstain_after_an_answered_question(
+    service: QAService,
+) -> None:
+    """A deadline of the AMI, the bot's own choice, what the ARS gives a MSP, whether an offer
+    costs, a meeting by video, paying back, an appeal, what came after 2021 or how other CPTS
+    did it: the previous answer does not say, so the follow-up abstains."""
+    for first, follow_up in (
+        ("Comment on répond à l'AMI CPTS de l'ARS Bretagne ?", "C'est jusqu'à quand ?"),
+        (
+            "On doit lancer toutes les missions socles en même temps ?",
+            "toi tu commencerais par laquelle ?",
+        ),
+        ("Une ESP peut devenir une MSP ?", "et l'ARS met combien pour une MSP ?"),
+        ("L'accélérateur de projet de l'Assurance Maladie, c'est quoi ?", "C'est payant ?"),
+        ("L'ARS et la CPAM nous reçoivent sous 15 jours ?", "on peut faire ça en visio ?"),
+        (
+            "Les missions prioritaires sont déployées au bout de 12 mois ?",
+            "et sinon on doit rembourser ?",
+        ),
+        (
+            "La validation du projet est tacite au bout de deux mois ?",
+            "et s'ils refusent, on peut faire un recours ?",
+        ),
+        ("Il y a eu combien d'avenants à l'ACI ?", "et depuis fin 2021, il y en a eu un autre ?"),
+        (
+            "La mission d'accès au médecin traitant, ça marche comment ?",
+            "et les autres CPTS, elles ont fait comment ?",
+        ),
+    ):
+        answered, ctx = service.reply(first, None)
+        assert not answered.abstained, first
+        followed, _ = service.reply(follow_up, ctx)
+        assert followed.abstained, (first, follow_up, followed.text[:80])
+    _, ctx = service.reply("Le projet de santé est envoyé à l'ARS.", None)
+    waiting, _ = service.reply("on attend sa réponse jusqu'à quand ?", ctx)
+    assert not waiting.abstained  # a duration answers « jusqu'à quand » (2 months, tacit)
+    assert re.search(r"2 mois|deux mois", norm(waiting.text))
+
+
 def test_thanks_opening_a_follow_up_do_not_hide_it(service: QAService) -> None:
     _, ctx = service.reply("Quelles sont les missions complémentaires des CPTS ?", None)
     plain, _ = service.reply("Elles sont obligatoires ?", ctx)
