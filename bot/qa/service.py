@@ -266,6 +266,11 @@ _ASKED_DETAILS = [
             r"payante?s?|gratuite?s?|ca coute|faut il payer|faut payer",
             r"(payant|gratuit|€|euros?\b|cout)",
         ),
+        # « ça représente combien par an ? »: an amount (or a frequency) a year or a month
+        (
+            r"combien (par|chaque|l) (an|annee|mois)|par (an|mois) (ca fait )?combien",
+            r"(€|euros?\b|fois par)",
+        ),
         # a meeting by video: the texts never say how the meetings are held
         (r"visio|visioconference|en distanciel|a distance|teams|zoom", r"(visio|distan)"),
         (r"(quelle|kel|kelle) (heure|h)", r"\d ?h\b"),  # « heure » is folded to « h »
@@ -315,6 +320,12 @@ _AMOUNT = re.compile(r"€|\beuros?\b")
 _DEADLINE_Q = re.compile(
     r"\b(date limite|dates limites|deadline|jusqu a quand|jusqu a quelle date|avant quelle date|"
     r"a quelle date|quelle date|date butoir|cloture|clos)\b"
+)
+# which body a named place belongs to, or how it is classed: local facts the texts never give
+_WHICH_OF_PLACE_Q = re.compile(
+    r"\b(depend|dependent|rattache|rattachee|rattaches) (de|a|d) (quel|quelle|quels|quelles)\b|"
+    r"\b(classe|classee|classes|classees|zone|zonee) (en )?(zone|zones|zonage)?\b.{0,20}"
+    r"\b(fragile|fragiles|sous dense|sous denses|tension|ou pas|ou non)\b"
 )
 _UNTIL_WHEN_Q = re.compile(r"\bjusqu a quand\b")
 _DAY_DATE = re.compile(rf"\b\d{{1,2}}(er)? ({_MONTHS})\b|\b\d{{1,2}}/\d{{1,2}}(/\d{{2,4}})?\b")
@@ -922,6 +933,10 @@ class QAService:
             return True
         if places and re.search(r"\bqui (est|sont)\b", q):
             return True  # « qui est le coordinateur de la CPTS de Quimper »
+        if places and _WHICH_OF_PLACE_Q.search(q):
+            return (
+                True  # « et Redon, on dépend de quel GHT ? », « Paimpol est classé zone fragile ? »
+            )
         if places and _WHEN_Q.search(q):
             return True  # « quand est la prochaine réunion à Brest »
         if _SOFTWARE_Q.search(q):

@@ -274,6 +274,22 @@ def test_follow_ups_asking_what_the_texts_never_say_abstain_after_an_answered_qu
             "La mission d'accès au médecin traitant, ça marche comment ?",
             "et les autres CPTS, elles ont fait comment ?",
         ),
+        (
+            "Le territoire d'une CPTS doit rester en dessous du GHT ?",
+            "Et Redon, on dépend de quel GHT ?",
+        ),
+        (
+            "Être en ESP, ça compte pour les zones fragiles ?",
+            "et Paimpol est classé zone fragile ou pas ?",
+        ),
+        (
+            "Le territoire doit suivre les flux de population ?",
+            "nos communes en Loire-Atlantique, on les met dans quel dossier ?",
+        ),
+        (
+            "Une fois l'ACI signé, le financement est pérenne ?",
+            "ok et ça représente combien par an ?",
+        ),
     ):
         answered, ctx = service.reply(first, None)
         assert not answered.abstained, first
