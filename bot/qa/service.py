@@ -312,8 +312,8 @@ _TASK_Q = re.compile(
     # a personal opinion or recommendation of the bot's
     r"\b(vous pensez que|tu penses que|pensez vous que|penses tu que|a votre avis|a ton avis|"
     r"(vous|tu) (me|nous) (conseillez|conseilles|recommandez|recommandes)|"
-    r"(tu|vous) (commencerais|commenceriez|ferais|feriez|choisirais|choisiriez)|"
-    r"a (ta|votre) place)\b"
+    r"(tu|vous) (le |l |y )?(commencerais|commenceriez|ferais|feriez|choisirais|choisiriez)|"
+    r"a (ta|votre) place|(toi|vous) a (ma|notre) place)\b"
 )
 _AMOUNT = re.compile(r"€|\beuros?\b")
 # a deadline or a precise date asked for: only an answer holding a day and month gives it
@@ -370,7 +370,8 @@ _LOCAL_ASK = re.compile(
 _EXISTS_Q = re.compile(
     r"\b(il y a|y a t il|y a|existe t il|existe)( deja)? (une|un|des) (cpts|esp|msp)\b|"
     r"\b(cpts|esp|msp)\b.{0,40}\b(existe|existent|a deja|ont deja)\b|"
-    r"\bquel(le)?s? (cpts|esp|msp)\b.{0,20}\b(couvr\w*|dessert|desservent)\b"
+    r"\bquel(le)?s? (cpts|esp|msp)\b.{0,20}\b(couvr\w*|dessert|desservent)\b|"
+    r"\b(il y en a|y en a t il|y en a) (une|un)( deja)?\b"  # « et sur le Goëlo, il y en a une ? »
 )
 # taxes and accounting: the texts never deal with them
 _TAX_Q = re.compile(

@@ -378,8 +378,35 @@ def fold(text: str) -> str:
     return text
 
 
+# acronyms of the texts that a phone's dictation spells out letter by letter (« c p t s »)
+SPELLED_ACRONYMS = frozenset(
+    ["cpts", "esp", "msp", "pta", "ami", "ars", "aci", "cpam", "urps", "fir", "ght", "snp", "dgos"]
+)
+
+
+def _join_spelled(tokens: list[str]) -> list[str]:
+    """« c p t s » -> « cpts »: a run of single letters spelling a known acronym is one word
+    (the longest acronym that starts at each letter; other single letters are kept)."""
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        j = i
+        while j < len(tokens) and len(tokens[j]) == 1 and tokens[j].isalpha():
+            j += 1
+        for end in range(j, i + 1, -1):
+            if "".join(tokens[i:end]) in SPELLED_ACRONYMS:
+                out.append("".join(tokens[i:end]))
+                i = end
+                break
+        else:
+            out.append(tokens[i])
+            i += 1
+    return out
+
+
 def raw_tokens(text: str) -> list[str]:
-    """Folded word tokens (letters or digits runs), SMS spellings expanded."""
+    """Folded word tokens (letters or digits runs), SMS spellings expanded, spelled-out
+    acronyms joined."""
     out: list[str] = []
     for tok in _TOKEN_RE.findall(fold(text)):
         mapped = SMS_MAP.get(tok)
@@ -387,7 +414,7 @@ def raw_tokens(text: str) -> list[str]:
             out.append(tok)
         else:
             out.extend(mapped.split())
-    return out
+    return _join_spelled(out)
 
 
 @lru_cache(maxsize=65536)

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from bot.qa import QAService
-from bot.qa.textnorm import scorer_normalize
+from bot.qa.textnorm import raw_tokens, scorer_normalize
 from tests.qa.conftest import QA_DIR
 from tests.qa.scoring import score_set
 
@@ -69,6 +69,22 @@ def test_typos_and_sms_spelling_are_understood(service: QAService) -> None:
     assert "medecin generaliste" in norm(service.answer("c koi une esp").text)
     assert "tacite" in norm(service.answer("validaton du projet de santee delai").text)
     assert "20 000" in service.answer("kel taille de territoir pr une cpts en bretagne").text
+
+
+def test_acronyms_spelled_out_by_a_phone_dictation_are_read_as_acronyms(
+    service: QAService,
+) -> None:
+    """« c p t s », « e s p »: dictation spells acronyms; « il y a » keeps its letters."""
+    assert raw_tokens("si la c p t s fait un projet qu'e s p") == [
+        "si", "la", "cpts", "fait", "un", "projet", "esp"
+    ]  # fmt: skip
+    assert raw_tokens("y a t il une a m i") == ["y", "a", "t", "il", "une", "ami"]
+    spelled = service.answer(
+        "si la c p t s fait un projet sur le diabète elle doit avoir qui dedans"
+    )
+    written = service.answer("si la CPTS fait un projet sur le diabète elle doit avoir qui dedans")
+    assert not spelled.abstained
+    assert spelled.more_key == written.more_key
 
 
 def test_acronyms_are_explained(service: QAService) -> None:

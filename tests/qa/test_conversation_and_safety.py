@@ -290,6 +290,11 @@ def test_follow_ups_asking_what_the_texts_never_say_abstain_after_an_answered_qu
             "Une fois l'ACI signé, le financement est pérenne ?",
             "ok et ça représente combien par an ?",
         ),
+        (
+            "les avantages de la CPTS pour un généraliste ?",
+            "franchement toi à ma place tu le ferais ?",
+        ),
+        ("il y a combien de CPTS en Bretagne ?", "et sur le Goëlo il y en a une déjà ?"),
     ):
         answered, ctx = service.reply(first, None)
         assert not answered.abstained, first
