@@ -231,6 +231,25 @@ _SPLIT_Q = re.compile(
     r"où|pourquoi|est-ce|c'est|qu'|a qui|à qui|avec qui|par qui|faut-il|peut-on|doit-on)\b)",
     re.IGNORECASE,
 )
+_QUESTION_WORDS = frozenset(
+    ["qui", "que", "quoi", "quel", "quelle", "quels", "quelles", "lequel", "laquelle", "lesquels",
+     "lesquelles", "comment", "combien", "quand", "pourquoi", "koi", "kel", "kelle"]
+)  # fmt: skip
+_INVERSION = re.compile(
+    r"\w-(t-)?(il|elle|on|ils|elles|vous|je|nous|tu)\b|\best-ce\b", re.IGNORECASE
+)
+
+
+def _is_question(part: str) -> bool:
+    """The part of a message asks something: it ends with « ? », has a question word or an
+    inverted subject (« peut-on », « faut-il »)."""
+    return (
+        part.rstrip().endswith("?")
+        or bool(_QUESTION_WORDS.intersection(raw_tokens(part)))
+        or bool(_INVERSION.search(part))
+    )
+
+
 TWO_PART_LIMIT = 900  # characters of the two answers of a two-question message (source lines apart)
 TWO_PART_MIN = 0.45  # each half's best topic must score at least this
 OUTSIDE_OVERRIDE = 0.6  # an outside entity is tolerated only above this topic score …
@@ -789,10 +808,13 @@ class QAService:
         """Two questions in one message (« ESP ou CPTS, et qui finance ? »): when each half,
         completed with the objects (ESP, CPTS…) named only in the other, has its own curated
         answer, both are given (shortened to fit) with both sources."""
-        parts = [x.strip(" ,;?") for x in _SPLIT_Q.split(text) if x and x.strip(" ,;?")]
+        raw_parts = [x for x in _SPLIT_Q.split(text) if x and x.strip(" ,;?")]
+        parts = [x.strip(" ,;?") for x in raw_parts]
         parts = [x for x in parts if len(raw_tokens(x)) >= 1]
         if len(parts) != 2 or parts[0].lower() in _SPLIT_WORDS:
             return None
+        if not _is_question(raw_parts[-1]):
+            return None  # « …? personne n'est d'accord ici »: a remark, not a second question
         analyses = [self.index.analyze(x) for x in parts]
         objects = [{t for t in a.terms if t in _OBJECTS} for a in analyses]
         for i in (0, 1):

@@ -314,6 +314,16 @@ def test_two_questions_in_one_message_get_both_answers(service: QAService) -> No
     assert len(body) <= 950
 
 
+def test_a_remark_after_the_question_adds_no_second_answer(service: QAService) -> None:
+    """« c'est quoi une ESP ? on m'en a parlé en réunion »: the remark is context, not a
+    second question, so one answer with one source line comes back."""
+    reply = service.answer("c'est quoi une ESP ? on m'en a parlé en réunion")
+    assert reply.more_key == "more:t:esp-definition"
+    assert reply.text.count("Source") == 1
+    both = service.answer("c'est quoi une ESP ? et qui la finance ?")
+    assert both.text.count("Source") == 2  # a real second question still gets its answer
+
+
 def test_contact_of_a_place_the_texts_never_name_abstains(service: QAService) -> None:
     for q in (
         "Numéro de téléphone de la CPTS de Lorient ?",
