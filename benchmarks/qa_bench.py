@@ -203,6 +203,9 @@ def main() -> int:
             sorted((BANK / "fresh9").glob("*.yaml")),
         ),
     ]
+    groups.append(
+        ("dev personas (tests/qa/dev, tuned on)", sorted((DEV / "personas").glob("*.yaml")))
+    )
     if DEV_SET.exists():
         groups.append(("dev set (shared/eval)", [DEV_SET]))
     groups.append(("earlier rounds (tuned on)", EARLIER))

@@ -153,7 +153,8 @@ _MEDICAL_ADVICE = re.compile(
     # clinical tools and acts: the texts organise care, they do not describe it
     r"quel(le)? (outil|grille|echelle|score|test|questionnaire) (de )?(depistage|reperage)|"
     r"comment titrer|titration|technique d inhalation|certificat medical|"
-    r"quelles precautions pour|prescrire une? (glycemie|bilan|analyse|radio|irm|scanner))\b"
+    r"quelles precautions pour|prescrire une? (glycemie|bilan|analyse|radio|irm|scanner)|"
+    r"conduite a tenir|deprescri\w*|cible d inr|inr cible|frequence de (controle|surveillance))\b"
 )
 
 

@@ -342,7 +342,8 @@ _DEADLINE_Q = re.compile(
 )
 # which body a named place belongs to, or how it is classed: local facts the texts never give
 _WHICH_OF_PLACE_Q = re.compile(
-    r"\b(depend|dependent|rattache|rattachee|rattaches) (de|a|d) (quel|quelle|quels|quelles)\b|"
+    r"\b(depend|dependent|rattache|rattachee|rattaches|rattachees) (de|a|d) "
+    r"(quel|quelle|quels|quelles)\b|"
     r"\b(classe|classee|classes|classees|zone|zonee) (en )?(zone|zones|zonage)?\b.{0,20}"
     r"\b(fragile|fragiles|sous dense|sous denses|tension|ou pas|ou non)\b"
 )

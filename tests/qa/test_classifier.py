@@ -180,8 +180,9 @@ def test_eighth_fresh_personas_hold_their_first_run_level(service: QAService) ->
 def test_ninth_fresh_personas_hold_their_first_run_level(service: QAService) -> None:
     """Four personas (a GP trained outside the EU in Carhaix, a coordinating nurse of a DAC in
     Finistère, the director of a home-nursing service near Dinan, an orthoptist in Saint-Brieuc
-    typing keywords) never tuned on; first run with the code of round 14: 0.917 in scope,
-    0.812 off topic, follow-ups 21/24 (docs/qa.md, round 14). A guard only."""
+    typing keywords) never tuned on; first run with the code of round 14: 0.915 in scope,
+    0.812 off topic, follow-ups 20/23 (docs/qa.md, round 14; three keyword questions and one
+    thread that began with a curated variant's exact words were removed). A guard only."""
     result = score_set(service, sorted((BANK / "fresh9").glob("*.yaml")))
     assert result.accuracy >= 0.9, result.failures
     assert result.abstention >= 0.78, result.failures
