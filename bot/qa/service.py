@@ -250,6 +250,14 @@ def _is_question(part: str) -> bool:
     )
 
 
+_SENTENCES = re.compile(r"(?<=[.!?…])\s+")
+
+
+def _questions_only(text: str) -> str:
+    """The sentences of a message that ask something, without the remarks around them."""
+    return " ".join(x for x in _SENTENCES.split(text.strip()) if _is_question(x))
+
+
 TWO_PART_LIMIT = 900  # characters of the two answers of a two-question message (source lines apart)
 TWO_PART_MIN = 0.45  # each half's best topic must score at least this
 OUTSIDE_OVERRIDE = 0.6  # an outside entity is tolerated only above this topic score …
@@ -387,6 +395,9 @@ _LOCAL_ASK = re.compile(
 # structure exists in a commune; the texts name no local ESP or CPTS. « Deux CPTS peuvent-elles
 # exister sur le même secteur ? » asks the rule, not the fact; « on a déjà une MSP à Rostrenen »
 # tells the user's situation
+_WHICH_COVERS_Q = re.compile(
+    r"\bquel(le)?s? (cpts|esp|msp)\b.{0,20}\b(couvr\w*|dessert|desservent)\b"
+)
 _EXISTS_Q = re.compile(
     r"\b(il y a|y a t il|y a|existe t il|existe)( deja)? (une|un|des) (cpts|esp|msp)\b|"
     r"\b(cpts|esp|msp)\b.{0,40}\b(existe|existent|a deja|ont deja)\b|"
@@ -538,6 +549,16 @@ class QAService:
             return compared
         analysis = self.index.analyze(text)
         reply = self._decide(analysis)
+        if reply.abstained and reply.kind == "abstain":
+            # « … des tonnes d'indicateurs ?? j'ai déjà assez de paperasse !! »: the remarks
+            # around the question dilute it; read the question sentences alone
+            asked = _questions_only(text)
+            if asked and asked != text:
+                retry = self._decide(self.index.analyze(asked))
+                # a remark on what came after the texts (« … une proposition de loi en 2023. »)
+                later = any(int(y) > LAST_TEXT_YEAR for y in _YEAR.findall(" ".join(tokens)))
+                if not retry.abstained and not later:
+                    return retry
         if not reply.abstained and _SPLIT_Q.search(text):
             return self._two_part(text) or reply
         return reply
@@ -973,6 +994,8 @@ class QAService:
             return True  # « combien sont-ils dans notre canton ? », « qui les organise ici ? »
         if self._named_structure(a):
             return True  # « les locaux de la CPTS de Quimperlé »: the texts name no CPTS
+        if _WHICH_COVERS_Q.search(q) and _LOCAL.search(q):
+            return True  # « quelle CPTS couvre ma commune ? »: the texts name no CPTS
         if _EXISTS_Q.search(q) and places:
             return True  # « il y a déjà une CPTS sur le pays de Fougères ? », « … à Belle-Île ? »
         if _NATIONAL_COUNT_Q.search(q):

@@ -324,6 +324,22 @@ def test_a_remark_after_the_question_adds_no_second_answer(service: QAService) -
     assert both.text.count("Source") == 2  # a real second question still gets its answer
 
 
+def test_a_remark_before_the_question_does_not_drown_it(service: QAService) -> None:
+    """« Aucun projet n'émerge sur notre secteur du Morbihan. L'ARS peut-elle … ? »: the
+    remark's words (a département) dilute the question; the question sentence alone is read
+    when the whole abstains, unless a remark speaks of what came after the texts."""
+    reply = service.answer(
+        "Aucun projet de CPTS n'émerge sur notre secteur du Morbihan. "
+        "L'ARS peut-elle en susciter un elle-même ?"
+    )
+    assert reply.more_key == "more:t:ars-carence"
+    later = service.answer(
+        "Aucun projet de CPTS n'émerge sur notre secteur. L'ARS peut-elle en susciter un "
+        "elle-même ? Les élus en parlent depuis la loi de 2025."
+    )
+    assert later.abstained
+
+
 def test_contact_of_a_place_the_texts_never_name_abstains(service: QAService) -> None:
     for q in (
         "Numéro de téléphone de la CPTS de Lorient ?",
