@@ -59,8 +59,8 @@ DOMAIN_CORE = 0.8  # a core term (ESP, CPTS, ARS, FIR…) tolerates unknown or g
 NEAR_VARIANT = 0.85  # gate bypass: almost a variant
 # gate bypass: no word foreign to the texts, plenty of their vocabulary (« patients précaires »,
 # « cas complexe ») and the search's best topic is also the classifier's (docs/qa.md)
-AGREE_MASS = 1.2
-AGREE_SCORE = 0.5
+AGREE_MASS = 1.1
+AGREE_SCORE = 0.35
 AGREE_WITH_FOREIGN = (1.5, 0.6)  # (domain mass, score) when words are foreign to the texts…
 AGREE_FOREIGN = 2  # … at most this many (« en réunion le soir », « ce qui me tient à cœur »)
 MISSING_SHARE = 0.5  # answer lacks this share of the words
@@ -407,7 +407,7 @@ _EXISTS_Q = re.compile(
 # taxes and accounting: the texts never deal with them
 _TAX_Q = re.compile(
     r"\b(fiscal\w*|impots?|imposable\w*|tva|comptab\w*|urssaf|cotisations? sociales?|bnc|"
-    r"frais (pro|professionnels?|reels)|deductible\w*|dedui\w*)\b"
+    r"frais (pro|professionnels?|reels)|deductible\w*|dedui\w*\b(?! que\b))\b"
 )
 _ARTICLE_GIVEN = re.compile(r"\barticles? \d+\b")
 _LAW_Q = re.compile(r"\b(lmss|loi)\b(?!.*\b(code|csp)\b)")

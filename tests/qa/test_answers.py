@@ -340,6 +340,22 @@ def test_a_remark_before_the_question_does_not_drown_it(service: QAService) -> N
     assert later.abstained
 
 
+def test_a_hypothesis_to_confirm_without_esp_or_cpts_words_is_answered(service: QAService) -> None:
+    """« Une fois notre projet financé, plus personne ne contrôle rien ? »: no ESP/CPTS term,
+    but enough of the texts' vocabulary and the classifier agrees with the retrieval; « j'en
+    déduis » is not a tax deduction."""
+    checked = service.answer(
+        "Une fois notre projet financé, plus personne ne contrôle rien, c'est bien ça ?"
+    )
+    assert checked.more_key == "more:t:fin-mise-en-oeuvre"
+    assert "evaluation" in scorer_normalize(checked.text)
+    deduced = service.answer(
+        "J'en déduis que les spécialistes de second recours ont leur place dans la CPTS, c'est exact ?"
+    )
+    assert not deduced.abstained
+    assert re.search(r"second recours|2d recours|deuxieme recours", scorer_normalize(deduced.text))
+
+
 def test_contact_of_a_place_the_texts_never_name_abstains(service: QAService) -> None:
     for q in (
         "Numéro de téléphone de la CPTS de Lorient ?",
