@@ -282,6 +282,26 @@ def is_medical_advice(text: str) -> bool:
     return bool(_MEDICAL_ADVICE.search(" ".join(raw_tokens(text))))
 
 
+_DETERMINERS = frozenset(
+    ["le", "la", "les", "l", "un", "une", "des", "du", "nous", "vous", "moi", "mes", "nos", "vos",
+     "ses", "leurs", "notre", "votre", "mon", "ma", "son", "sa", "leur", "autres", "ces"]
+)  # fmt: skip
+
+
+def _swap_beneficiary(previous: list[str], words: list[str]) -> str | None:
+    """« les avantages pour les patients ? » then « et pour nous les soignants ? »: the same
+    question for someone else, the previous « pour … » replaced by the new one."""
+    if len(words) < 2 or words[0] != "pour" or len(words) > 6 or "pour" not in previous:
+        return None
+    start = previous.index("pour")
+    end = start + 1
+    while end < len(previous) and previous[end] in _DETERMINERS:
+        end += 1
+    if end >= len(previous):
+        return None
+    return " ".join(previous[:start] + words + previous[end + 1 :])
+
+
 def complete(text: str, now: QuestionShape, ctx: QAContext, force: bool = False) -> str | None:
     """The follow-up completed with what the previous turn was about, or None when the
     question stands on its own (a new subject resets the context).
@@ -317,6 +337,9 @@ def complete(text: str, now: QuestionShape, ctx: QAContext, force: bool = False)
         return " ".join(swapped + rest)
     if now.dimensions and now.objects:
         return None  # it names its own object and asks its own thing: a new question
+    swapped_for = _swap_beneficiary(list(prev.tokens), words)
+    if swapped_for is not None:
+        return swapped_for
     # the previous question's subject: its words less those that asked its own dimension
     # (« c'est quoi », « comment créer »), so that the new dimension leads
     subject = [

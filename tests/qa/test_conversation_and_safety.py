@@ -9,7 +9,7 @@ import re
 import pytest
 
 from bot.qa import QAService, run_ask
-from bot.qa.intent import QAContext, dimensions_of, shape
+from bot.qa.intent import QAContext, complete, dimensions_of, shape
 from bot.qa.textnorm import scorer_normalize
 from tests.conftest import Chat
 
@@ -303,6 +303,18 @@ def test_follow_ups_asking_what_the_texts_never_say_abstain_after_an_answered_qu
     waiting, _ = service.reply("on attend sa réponse jusqu'à quand ?", ctx)
     assert not waiting.abstained  # a duration answers « jusqu'à quand » (2 months, tacit)
     assert re.search(r"2 mois|deux mois", norm(waiting.text))
+
+
+def test_the_same_question_for_someone_else_swaps_who_it_is_for(service: QAService) -> None:
+    """« les avantages d'une CPTS pour les patients ? » then « et pour nous, les médecins ? »:
+    the previous « pour … » is replaced, not kept beside the new one."""
+    first, ctx = service.reply("Quels sont les avantages d'une CPTS pour les patients ?", None)
+    assert first.more_key == "more:t:cpts-avantages-patients"
+    assert complete("et pour nous les médecins ?", shape("et pour nous les médecins ?"), ctx) == (
+        "quels sont les avantages une cpts pour nous les medecins"
+    )
+    second, _ = service.reply("et pour nous les médecins ?", ctx)
+    assert second.more_key == "more:t:cpts-avantages-pro"
 
 
 def test_thanks_opening_a_follow_up_do_not_hide_it(service: QAService) -> None:
