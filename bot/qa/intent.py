@@ -54,7 +54,10 @@ DIMENSIONS: dict[str, re.Pattern[str]] = {
     "missions": re.compile(r"\b(missions?|socles?|a quoi (sert|servent)|actions?|role)\b"),
     "contact": re.compile(
         r"\b(contacts?|contacter|adresse|mail|courriel|envoyer|renvoyer|transmettre|"
-        r"adresser|joindre|telephone|interlocuteurs?|qui (appeler|contacter))\b"
+        r"adresser|joindre|telephone|interlocuteurs?|qui (appeler|contacter)|"
+        # « je l'envoie à qui ? », « on le transmet où ? »: where a document goes
+        r"(envoie|envoies|envoient|envoyons|renvoie|renvoient|transmets|transmet|transmettons|"
+        r"retourne|depose|deposer) (a qui|ou|a quelle adresse))\b"
     ),
     "definition": re.compile(
         r"\b((c )?est quoi|c quoi|c koi|ckoi|est ce (une?|le|la|les|l|des|que (c )?est)|"

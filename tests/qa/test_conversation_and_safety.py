@@ -317,6 +317,15 @@ def test_the_same_question_for_someone_else_swaps_who_it_is_for(service: QAServi
     assert second.more_key == "more:t:cpts-avantages-pro"
 
 
+def test_where_to_send_it_after_the_ami_gives_the_ami_address(service: QAService) -> None:
+    """« je l'envoie à qui ? » asks where a document goes (the contact dimension), not who is
+    behind the AMI."""
+    assert "contact" in dimensions_of("je l'envoie à qui ?")
+    _, ctx = service.reply("Je veux répondre à l'AMI CPTS.", None)
+    sent, _ = service.reply("je l'envoie à qui ?", ctx)
+    assert "daspf" in norm(sent.text)
+
+
 def test_thanks_opening_a_follow_up_do_not_hide_it(service: QAService) -> None:
     _, ctx = service.reply("Quelles sont les missions complémentaires des CPTS ?", None)
     plain, _ = service.reply("Elles sont obligatoires ?", ctx)
