@@ -324,6 +324,13 @@ _ASKED_DETAILS = [
             r"reexamen|faire appel",
             r"(recours (contre|possible|gracieux|contentieux)|reexamen|appel\b)",
         ),
+        # a share of something (« quelle part de la population… ? »): the answer must give a percentage
+        (
+            r"quelle part|quel pourcentage|quel taux|combien de pour cent|en pourcentage",
+            r"(%|pour ?cent)",
+        ),
+        # a ceiling (« dans quelle limite de plafond ? »): an amount
+        (r"plafond|plafonne\w*|plafonnee?s?", r"(€|euros?\b|plafon)"),
         # a duration asked for: the answer must give one
         (r"(en |au bout de )?combien de (temps|jours|semaines|mois)", _DURATION),
     )
@@ -382,9 +389,18 @@ _SOFTWARE_Q = re.compile(
     r"applications? mobiles?|compatibles?|interoperab\w*)\b"
 )
 # whether something of the texts' time still holds today, for a person
+# what a later plan or call will say
+_NEXT_PLAN_Q = re.compile(
+    r"\b(prochain|prochaine|futur|future) "
+    r"(projet regional|prs|avenant|ami|appel|acte|convention|schema|plan|pacte)\b"
+)
 _STILL_Q = re.compile(
     r"\b((toujours|encore) (en poste|a ce poste|ce poste|en fonction)|"
-    r"occupe t (il|elle) toujours)\b"
+    r"occupe t (il|elle) toujours|"
+    # whether the 2021 call is still open: the texts cannot say
+    r"(toujours|encore) (ouvert|ouverte|d actualite|valable)|"
+    r"(peut|pourrait|peux) (on |je )?(toujours|encore) (repondre|candidater|postuler|deposer)|"
+    r"est (fini|termine|clos|close|ferme|fermee)\b.{0,30}\b(toujours|encore))\b"
 )
 # who someone is there, or how many there are (« à qui s'adresser pour monter une CPTS chez
 # nous ? » asks the texts' first contact, and is answered)
@@ -988,6 +1004,8 @@ class QAService:
             return True  # « quel LGO est compatible avec la messagerie ? », « y a une appli ? »
         if _BODIES_Q.search(q):
             return True  # « un élu peut-il siéger au bureau de la CPTS ? »
+        if _NEXT_PLAN_Q.search(q):
+            return True  # « le prochain PRS », « le futur avenant »: not in the texts
         if _STILL_Q.search(q):
             return True  # « M. Derieux est-il toujours en poste ? »: the texts date from 2021
         if _LOCAL.search(q) and _LOCAL_ASK.search(q):

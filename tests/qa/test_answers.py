@@ -356,6 +356,23 @@ def test_a_hypothesis_to_confirm_without_esp_or_cpts_words_is_answered(service: 
     assert re.search(r"second recours|2d recours|deuxieme recours", scorer_normalize(deduced.text))
 
 
+def test_a_share_a_ceiling_a_rent_a_later_plan_or_a_still_open_call_abstains(
+    service: QAService,
+) -> None:
+    """Percentages, ceilings, rents, the next regional plan and whether the 2021 call is still
+    open: no text gives them, so the bot says so instead of giving the nearest answer."""
+    for q in (
+        "Quelle part des médecins bretons est aujourd'hui dans une CPTS ?",
+        "Le financement de la Région pour une MSP, il est plafonné à combien ?",
+        "La CPTS peut-elle me louer un bureau, et à quel loyer ?",
+        "Que dira le prochain PRS de Bretagne sur les CPTS ?",
+        "l'ami cpts bretagne on peut encore répondre ou c'est fini ?",
+        "Faut-il passer en micro-entreprise pour entrer dans une CPTS ?",
+    ):
+        assert service.answer(q).abstained, q
+    assert not service.answer("La nouvelle convention médicale a été signée quand ?").abstained
+
+
 def test_contact_of_a_place_the_texts_never_name_abstains(service: QAService) -> None:
     for q in (
         "Numéro de téléphone de la CPTS de Lorient ?",
