@@ -300,7 +300,7 @@ _ASKED_DETAILS = [
         ),
         # a meeting by video: the texts never say how the meetings are held
         (r"visio|visioconference|en distanciel|a distance|teams|zoom", r"(visio|distan)"),
-        (r"(quelle|kel|kelle) (heure|h)", r"\d ?h\b"),  # « heure » is folded to « h »
+        (r"(quel|quelle|kel|kelle) (heure|h)", r"\d ?h\b"),  # « heure » is folded to « h »
         # a phone number, an e-mail or opening hours asked for: the answer must give one
         (
             r"quel (numero|mail|email|courriel|telephone)|numero de (telephone|tel)|"
@@ -346,6 +346,7 @@ _TASK_Q = re.compile(
     # a personal opinion or recommendation of the bot's
     r"\b(vous pensez que|tu penses que|pensez vous que|penses tu que|a votre avis|a ton avis|"
     r"(vous|tu) (me|nous) (conseillez|conseilles|recommandez|recommandes)|"
+    r"(franchement|honnetement|sincerement)\b.{0,20}\bvaut (le coup|la peine)|"
     r"(tu|vous) (le |l |y )?(commencerais|commenceriez|ferais|feriez|choisirais|choisiriez)|"
     r"a (ta|votre) place|(toi|vous) a (ma|notre) place)\b"
 )
@@ -371,7 +372,9 @@ _WHEN_Q = re.compile(r"\b(quand|prochaine?s?)\b")
 _LOCAL = re.compile(
     r"\b((notre|nos|mon|ma|mes) (canton|commune|ville|village|secteur|departement|quartier|bourg|"
     r"agglo|agglomeration|comcom|intercommunalite|communaute de communes|coin)|chez nous|ici|"
-    r"du coin|dans le coin|par chez nous)\b"
+    r"du coin|dans le coin|par chez nous|"
+    # a département by its number (« le SAS du 29 »)
+    r"(du|dans le|en|le) (22|29|35|56))\b"
 )
 # the inner bodies of the CPTS's association (bureau, board, colleges, general meeting…): the
 # texts require an association loi 1901 for the ACI and never describe its governance
@@ -385,15 +388,16 @@ _BODIES_Q = re.compile(
 # never of a product, a compatibility or an app; « faut-il un logiciel ? » asks what they require)
 _SOFTWARE_Q = re.compile(
     r"\b((quel|quelle|quels|lequel|laquelle) (\w+ )?(logiciels?|applications?)|"
-    r"logiciels? (d officine|metier|de cabinet|de la cpts)|lgo|appli|applis|"
+    r"logiciels? (d )?(officine|metier|de cabinet|de la cpts)|(notre|nos|mon|mes) logiciels?|"
+    r"lgo|appli|applis|"
     r"applications? mobiles?|compatibles?|interoperab\w*)\b"
 )
-# whether something of the texts' time still holds today, for a person
 # what a later plan or call will say
 _NEXT_PLAN_Q = re.compile(
     r"\b(prochain|prochaine|futur|future) "
     r"(projet regional|prs|avenant|ami|appel|acte|convention|schema|plan|pacte)\b"
 )
+# whether something of the texts' time still holds today, for a person or the call
 _STILL_Q = re.compile(
     r"\b((toujours|encore) (en poste|a ce poste|ce poste|en fonction)|"
     r"occupe t (il|elle) toujours|"
@@ -405,7 +409,9 @@ _STILL_Q = re.compile(
 # who someone is there, or how many there are (« à qui s'adresser pour monter une CPTS chez
 # nous ? » asks the texts' first contact, and is answered)
 _LOCAL_ASK = re.compile(
-    r"\b(qui (est|sont|organise|gere|s occupe)|(est|sont) qui|combien (sont|y en a|il y en a))\b"
+    r"\b(qui (les |l |le |la )?(est|sont|organise|gere|s occupe)|(est|sont) qui|"
+    r"combien (sont|y en a|il y en a)|(il|elle|ils|elles) (l )?(a|ont) (fait|ete fait)|"
+    r"(a|ont) (ouvert|ferme|demarre|commence) (quand|depuis))\b"
 )
 # « y a-t-il déjà une CPTS à Pontivy ? », « la CPTS du pays de Vannes existe déjà ? »: whether a
 # structure exists in a commune; the texts name no local ESP or CPTS. « Deux CPTS peuvent-elles

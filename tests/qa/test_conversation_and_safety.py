@@ -294,6 +294,21 @@ def test_follow_ups_asking_what_the_texts_never_say_abstain_after_an_answered_qu
             "franchement toi à ma place tu le ferais ?",
         ),
         ("il y a combien de CPTS en Bretagne ?", "et sur le Goëlo il y en a une déjà ?"),
+        ("Les CPTS travaillent avec le SAS ?", "et le SAS du 56 il a ouvert quand ?"),
+        (
+            "La permanence des soins peut-elle être un projet de CPTS ?",
+            "et nos gardes, qui les organise ici ?",
+        ),
+        (
+            "Le GHT doit tenir compte des projets des CPTS ?",
+            "et celui de notre secteur, il l'a fait ?",
+        ),
+        (
+            "Une ESP doit avoir une messagerie sécurisée ?",
+            "et avec notre logiciel d'officine ça marche ?",
+        ),
+        ("Dans une ESP faut-il des réunions de concertation ?", "c'est à quel heure d'habitude ?"),
+        ("une infirmière peut être dans une ESP ?", "franchement ça vaut le coup pour moi ?"),
     ):
         answered, ctx = service.reply(first, None)
         assert not answered.abstained, first
