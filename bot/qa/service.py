@@ -264,8 +264,8 @@ OUTSIDE_OVERRIDE = 0.6  # an outside entity is tolerated only above this topic s
 OUTSIDE_COVER = 0.7  # … with a core term and this share of the rest covered by the answer
 # details a question may ask for that an answer must then give: (asked, given)
 _DURATION = (
-    r"((\d+|un|une|deux|trois|quatre|six|douze|quinze|vingt) (jours?|semaines?|mois|ans|annees?)|"
-    r"delai|duree|tacite)"
+    r"((\d+|un|une|deux|trois|quatre|six|douze|quinze|vingt) "
+    r"(jours?|semaines?|mois|ans|annees?|heures?|h)\b|delai|duree|tacite)"
 )
 _ASKED_DETAILS = [
     (re.compile(rf"\b(?:{a})\b"), re.compile(rf"\b(?:{g})"))
@@ -332,7 +332,11 @@ _ASKED_DETAILS = [
         # a ceiling (« dans quelle limite de plafond ? »): an amount
         (r"plafond|plafonne\w*|plafonnee?s?", r"(€|euros?\b|plafon)"),
         # a duration asked for: the answer must give one
-        (r"(en |au bout de )?combien de (temps|jours|semaines|mois)", _DURATION),
+        (
+            r"(en |au bout de )?combien de (temps|jours|semaines|mois)|"
+            r"(dans|en|sous) quels? delais?|quels? (est|sont) (le|les) delais?",
+            _DURATION,
+        ),
     )
 ]
 # a task or a personal judgement asked of the bot: it answers from the texts, nothing more

@@ -600,6 +600,7 @@ def test_a_duration_the_answer_does_not_give_abstains_and_one_it_gives_is_answer
     meet, 2 months for the tacit validation), abstained otherwise, and never taken for a
     count of things somewhere (« le pays de Quimper » is not the country)."""
     for q in (
+        "Quel est le délai de paiement après la signature de l'ACI pour le premier versement ?",
         "En moyenne, combien de mois entre la lettre d'intention et la signature de l'ACI ?",
         "Combien de temps en moyenne entre le dépôt d'une lettre d'intention et la signature de l'ACI ?",
     ):
