@@ -373,6 +373,19 @@ def test_a_share_a_ceiling_a_rent_a_later_plan_or_a_still_open_call_abstains(
     assert not service.answer("La nouvelle convention médicale a été signée quand ?").abstained
 
 
+def test_the_fear_of_paperwork_is_read_as_the_instructions_word_surcharger(
+    service: QAService,
+) -> None:
+    """« de la paperasse », « tout saisir dans des tableurs »: the instruction's answer is that
+    indicators come from databases « afin d'éviter de surcharger les professionnels »."""
+    for q in (
+        "Les indicateurs de suivi, ça va être encore de la paperasse pour nous ?",
+        "Le suivi du projet, il faudra tout saisir à la main dans des tableurs ?",
+    ):
+        reply = service.answer(q)
+        assert "sniiram" in scorer_normalize(reply.text), q
+
+
 def test_contact_of_a_place_the_texts_never_name_abstains(service: QAService) -> None:
     for q in (
         "Numéro de téléphone de la CPTS de Lorient ?",
