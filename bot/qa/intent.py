@@ -90,6 +90,8 @@ _OBJECT_PHRASES: tuple[tuple[str, str], ...] = (
     ("maisons de sante", "MSP"),
     ("appel a manifestation", "AMI"),
     ("accord conventionnel interprofessionnel", "ACI"),
+    ("plateforme territoriale d appui", "PTA"),
+    ("plateformes territoriales d appui", "PTA"),
 )
 
 # --- follow-ups ----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bot.qa.intent import (
     QAContext,
+    QuestionShape,
     complete,
     is_emergency,
     is_medical_advice,
@@ -250,6 +251,11 @@ def _is_question(part: str) -> bool:
     )
 
 
+# « autre question, rien à voir : … »: the user says the subject changes
+_NEW_SUBJECT_CUE = re.compile(
+    r"\b(autre question|autre chose|rien a voir|sans rapport|changement de sujet|"
+    r"changeons de sujet|nouvelle question|question differente)\b"
+)
 _SENTENCES = re.compile(r"(?<=[.!?…])\s+")
 
 
@@ -608,7 +614,9 @@ class QAService:
                 return replace(more, text=CLARIFY_LEAD + more.text), ctx
         # the message read once, alone, for every follow-up decision below
         own = self.index.analyze(text) if not ctx.is_empty else None
-        new_subject = own is not None and self._is_new_subject(own)
+        new_subject = own is not None and (
+            self._is_new_subject(own) or bool(_NEW_SUBJECT_CUE.search(" ".join(own.tokens)))
+        )
         completed = complete(text, now, ctx) if not ctx.is_empty else None
         if completed and new_subject:
             completed = None  # « recette du far breton »: not a follow-up of the texts' subject
@@ -624,13 +632,22 @@ class QAService:
             # follow-up (« et la prévention, on choisit les thèmes ? ») stands alone when it can
             strong = now.leans_back and len(_content_words(now.tokens)) <= FOLLOW_CONTENT
             weak_alone = answer.abstained or answer.score < FOLLOW_KEEP
-            if not followed.abstained and (strong or weak_alone):
+            if not followed.abstained and (
+                strong or weak_alone or self._is_about_other_objects(answer, now, ctx)
+            ):
                 answer, used = followed, completed
             elif followed.kind == "abstain" and weak_alone:
                 # read with the conversation, it asks what the texts never give (« ok mais ça
                 # fait combien par an ? » after the ACI): a weak answer alone would invent
                 answer = followed
-        elif not ctx.is_empty and answer.abstained and answer.kind == "abstain" and not new_subject:
+        elif (
+            not ctx.is_empty
+            and not new_subject
+            and (
+                (answer.abstained and answer.kind == "abstain")
+                or (not answer.abstained and self._is_about_other_objects(answer, now, ctx))
+            )
+        ):
             # a longer message that nothing answers alone, in a conversation: read it with the
             # previous question (« et ces indicateurs, c'est qui qui les décide ? »)
             forced = complete(text, now, ctx, force=True)
@@ -668,6 +685,16 @@ class QAService:
             turns=ctx.turns + 1,
         )
         return answer, new
+
+    def _is_about_other_objects(self, answer: QAAnswer, now: QuestionShape, ctx: QAContext) -> bool:
+        """A follow-up that names no object, answered alone by a topic about other objects
+        than the conversation's (an ESP answer while the talk is about a CPTS)."""
+        key = (answer.more_key or "").removeprefix("more:t:")
+        if now.objects or not ctx.objects or key not in self.index._topic_pos:
+            return False
+        entities = self.index.topic_entities[self.index._topic_pos[key]]
+        talked = {"_" + o.lower() for o in ctx.objects}
+        return bool(entities) and not entities & talked
 
     def _names_elsewhere(self, text: str) -> bool:
         """The message names an outside body the texts never deal with (another region, a

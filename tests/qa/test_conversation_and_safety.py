@@ -341,6 +341,24 @@ def test_where_to_send_it_after_the_ami_gives_the_ami_address(service: QAService
     assert "daspf" in norm(sent.text)
 
 
+def test_a_follow_up_answered_alone_about_another_structure_is_read_in_the_conversation(
+    service: QAService,
+) -> None:
+    """After a CPTS question, « c'est nous qui choisissons les thèmes ? » alone matches the
+    ESP's themes; read with the conversation, it gets the CPTS's. « Autre question, rien à
+    voir » announces a new subject, which is read alone."""
+    _, ctx = service.reply("La CPTS doit-elle faire de la prévention ?", None)
+    themes, _ = service.reply(
+        "c'est nous qui choisissons les thèmes ou c'est imposé d'en haut ?", ctx
+    )
+    assert themes.more_key == "more:t:mission-prevention"
+    _, ctx = service.reply("Les CPTS bretonnes font de la prévention ?", None)
+    other, _ = service.reply(
+        "autre question qui n'a rien à voir : c'est quoi une plateforme territoriale d'appui ?", ctx
+    )
+    assert other.more_key == "more:t:pta-definition"
+
+
 def test_thanks_opening_a_follow_up_do_not_hide_it(service: QAService) -> None:
     _, ctx = service.reply("Quelles sont les missions complémentaires des CPTS ?", None)
     plain, _ = service.reply("Elles sont obligatoires ?", ctx)
