@@ -268,6 +268,8 @@ SMS_MAP: dict[str, str] = {
     "dc": "donc",
     "tt": "tout",
     "tjs": "toujours",
+    "mini": "minimum",
+    "maxi": "maximum",
     "bcp": "beaucoup",
     "mtn": "maintenant",
     "slt": "salut",
