@@ -69,7 +69,7 @@ def test_typos_and_sms_spelling_are_understood(service: QAService) -> None:
     assert "medecin generaliste" in norm(service.answer("c koi une esp").text)
     assert "tacite" in norm(service.answer("validaton du projet de santee delai").text)
     assert "20 000" in service.answer("kel taille de territoir pr une cpts en bretagne").text
-    assert raw_tokens("cb de pros mini") == ["combien", "de", "pros", "minimum"]
+    assert raw_tokens("cb de pros mini") == ["combien", "de", "professionnels", "minimum"]
 
 
 def test_acronyms_spelled_out_by_a_phone_dictation_are_read_as_acronyms(
