@@ -4,11 +4,12 @@ Prints, with the scorer's rules (../shared/eval/score_qa.py, implemented once in
 bot/qa/evaluation.py for this benchmark and the tests, so that it runs without shared/):
 - the persona-written bank (tests/qa/bank): its held-out third first — written by helpers
   given eight personas, never used for tuning —, then the two thirds used for tuning, then four
-  fresh personas written last, then four more after the topic classifier (never tuned on
-  either): in-scope accuracy, off-topic abstention,
+  fresh personas written last, then the sets of later rounds (fresh2 … fresh9; the seventh,
+  eighth and ninth never read): in-scope accuracy, off-topic abstention,
   false abstentions, grounded share, follow-up threads;
-- the development set (../shared/eval/qa_dev.yaml when present) and the earlier rounds
-  (tests/qa/*.yaml, tuned on: an optimistic figure);
+- the development data (tests/qa/dev: personas with expected facts, near-misses, conversations;
+  tuned on), the shared development set (../shared/eval/qa_dev.yaml when present) and the
+  earlier rounds (tests/qa/*.yaml, tuned on: an optimistic figure);
 - the hand-graded shares of tests/qa/bank/grading/*.yaml (correct / padded / incomplete /
   misleading / wrong);
 - latency per question in process, wall and CPU time (the machines are shared and noisy),
