@@ -402,6 +402,13 @@ _SOFTWARE_Q = re.compile(
     r"lgo|appli|applis|"
     r"applications? mobiles?|compatibles?|interoperab\w*)\b"
 )
+# what the schemes have achieved since, or which was first: the texts only set them up
+_RESULTS_Q = re.compile(
+    r"\b((quels|quel) (en )?(ont ete|etaient|furent) les (resultats|effets)|derniers chiffres|"
+    r"il existe des chiffres|(ont|a) (elles |ils |t elle |t il )?(fait|permis de) "
+    r"(baisser|diminuer|reduire)|"
+    r"(la|le) (toute )?(premiere?) (cpts|esp|msp) (creee?|de bretagne|en bretagne|bretonne))\b"
+)
 # what a later plan or call will say
 _NEXT_PLAN_Q = re.compile(
     r"\b(prochain|prochaine|futur|future) "
@@ -1041,6 +1048,8 @@ class QAService:
             return True  # « quel LGO est compatible avec la messagerie ? », « y a une appli ? »
         if _BODIES_Q.search(q):
             return True  # « un élu peut-il siéger au bureau de la CPTS ? »
+        if _RESULTS_Q.search(q):
+            return True  # « les CPTS ont-elles fait baisser les passages aux urgences ? »
         if _NEXT_PLAN_Q.search(q):
             return True  # « le prochain PRS », « le futur avenant »: not in the texts
         if _STILL_Q.search(q):

@@ -360,8 +360,9 @@ def test_a_hypothesis_to_confirm_without_esp_or_cpts_words_is_answered(service: 
 def test_a_share_a_ceiling_a_rent_a_later_plan_or_a_still_open_call_abstains(
     service: QAService,
 ) -> None:
-    """Percentages, ceilings, rents, the next regional plan and whether the 2021 call is still
-    open: no text gives them, so the bot says so instead of giving the nearest answer."""
+    """Percentages, ceilings, rents, the next regional plan, whether the 2021 call is still
+    open, what the schemes achieved since, which came first: no text gives them, so the bot
+    says so instead of giving the nearest answer."""
     for q in (
         "Quelle part des médecins bretons est aujourd'hui dans une CPTS ?",
         "Le financement de la Région pour une MSP, il est plafonné à combien ?",
@@ -369,6 +370,8 @@ def test_a_share_a_ceiling_a_rent_a_later_plan_or_a_still_open_call_abstains(
         "Que dira le prochain PRS de Bretagne sur les CPTS ?",
         "l'ami cpts bretagne on peut encore répondre ou c'est fini ?",
         "Faut-il passer en micro-entreprise pour entrer dans une CPTS ?",
+        "Les CPTS ont-elles fait diminuer les délais de rendez-vous en Bretagne ?",
+        "Quelle est la première CPTS créée en Bretagne ?",
     ):
         assert service.answer(q).abstained, q
     assert not service.answer("La nouvelle convention médicale a été signée quand ?").abstained
