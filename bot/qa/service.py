@@ -232,7 +232,7 @@ _SPLIT_Q = re.compile(
     r"où|pourquoi|est-ce|c'est|qu'|a qui|à qui|avec qui|par qui|faut-il|peut-on|doit-on)\b)",
     re.IGNORECASE,
 )
-_QUESTION_WORDS = frozenset(
+_INTERROGATIVES = frozenset(
     ["qui", "que", "quoi", "quel", "quelle", "quels", "quelles", "lequel", "laquelle", "lesquels",
      "lesquelles", "comment", "combien", "quand", "pourquoi", "koi", "kel", "kelle"]
 )  # fmt: skip
@@ -246,7 +246,7 @@ def _is_question(part: str) -> bool:
     inverted subject (« peut-on », « faut-il »)."""
     return (
         part.rstrip().endswith("?")
-        or bool(_QUESTION_WORDS.intersection(raw_tokens(part)))
+        or bool(_INTERROGATIVES.intersection(raw_tokens(part)))
         or bool(_INVERSION.search(part))
     )
 
@@ -430,17 +430,19 @@ _LOCAL_ASK = re.compile(
     r"combien (sont|y en a|il y en a)|(il|elle|ils|elles) (l )?(a|ont) (fait|ete fait)|"
     r"(a|ont) (ouvert|ferme|demarre|commence) (quand|depuis))\b"
 )
+# which structure covers a place (« quelle CPTS couvre ma commune ? »)
+_WHICH_COVERS_Q = re.compile(
+    r"\bquel(le)?s? (cpts|esp|msp)\b.{0,20}\b(couvr\w*|dessert|desservent)\b"
+)
 # « y a-t-il déjà une CPTS à Pontivy ? », « la CPTS du pays de Vannes existe déjà ? »: whether a
 # structure exists in a commune; the texts name no local ESP or CPTS. « Deux CPTS peuvent-elles
 # exister sur le même secteur ? » asks the rule, not the fact; « on a déjà une MSP à Rostrenen »
 # tells the user's situation
-_WHICH_COVERS_Q = re.compile(
-    r"\bquel(le)?s? (cpts|esp|msp)\b.{0,20}\b(couvr\w*|dessert|desservent)\b"
-)
 _EXISTS_Q = re.compile(
     r"\b(il y a|y a t il|y a|existe t il|existe)( deja)? (une|un|des) (cpts|esp|msp)\b|"
     r"\b(cpts|esp|msp)\b.{0,40}\b(existe|existent|a deja|ont deja)\b|"
-    r"\bquel(le)?s? (cpts|esp|msp)\b.{0,20}\b(couvr\w*|dessert|desservent)\b|"
+    + _WHICH_COVERS_Q.pattern
+    + r"|"
     r"\b(il y en a|y en a t il|y en a) (une|un)( deja)?\b"  # « et sur le Goëlo, il y en a une ? »
 )
 # taxes and accounting: the texts never deal with them
