@@ -265,6 +265,7 @@ def _questions_only(text: str) -> str:
 
 
 TWO_PART_LIMIT = 900  # characters of the two answers of a two-question message (source lines apart)
+TWO_PART_COVERED = 0.9  # a second half this much covered by the first answer adds no block
 TWO_PART_MIN = 0.45  # each half's best topic must score at least this
 OUTSIDE_OVERRIDE = 0.6  # an outside entity is tolerated only above this topic score …
 OUTSIDE_COVER = 0.7  # … with a core term and this share of the rest covered by the answer
@@ -920,6 +921,13 @@ class QAService:
             if self._unanswerable(a, topic):
                 return None
             picked.append((topic, hits[0].score))
+        # « l'outil Rézone est-il accessible, et quelles données y trouve-t-on ? »: the first
+        # answer already says what the second half asks; a second block would repeat it (the
+        # other way round was measured: the second answer drops the first half's own facts)
+        asked = self.index.distinct(analyses[1])
+        first, first_score = picked[0]
+        if asked and self.index.answer_coverage(analyses[1], first.id, asked) >= TWO_PART_COVERED:
+            return self._topic_answer(first, _confidence(first_score, TOPIC_THRESHOLD), [])
         answers = [self._topic_answer(t, _confidence(sc, TOPIC_THRESHOLD), []) for t, sc in picked]
         lines = [r.text.rsplit("\n\n", 1)[1] for r in answers]
         bodies = [t.answer for t, _ in picked]

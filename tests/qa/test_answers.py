@@ -325,6 +325,21 @@ def test_a_remark_after_the_question_adds_no_second_answer(service: QAService) -
     assert both.text.count("Source") == 2  # a real second question still gets its answer
 
 
+def test_a_second_half_the_first_answer_covers_adds_no_second_block(service: QAService) -> None:
+    """« La prévention, c'est une mission des CPTS ? Avec quels thèmes ? »: the prevention
+    answer lists the themes, so a second block (another topic's themes) would only pad it."""
+    for question, key in [
+        ("La prévention, c'est une mission des CPTS ? Avec quels thèmes ?", "mission-prevention"),
+        ("Les anciens pôles deviennent des CPTS ? et les MSP hors les murs ?", "poles-sante"),
+        ("En cas de carence, l'ARS fait quoi ? et avec qui ?", "ars-carence"),
+    ]:
+        reply = service.answer(question)
+        assert reply.more_key == f"more:t:{key}", question
+        assert reply.text.count("Source") == 1, question
+    both = service.answer("c'est quoi une ESP ? et qui la finance ?")
+    assert both.text.count("Source") == 2  # a half the first answer lacks keeps its block
+
+
 def test_a_remark_before_the_question_does_not_drown_it(service: QAService) -> None:
     """« Aucun projet n'émerge sur notre secteur du Morbihan. L'ARS peut-elle … ? »: the
     remark's words (a département) dilute the question; the question sentence alone is read
