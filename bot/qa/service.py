@@ -327,6 +327,7 @@ _ASKED_DETAILS = [
         ),
         (
             r"(un|une|de|des|les|le) recours (contre|possible|gracieux|contentieux)|procedure de recours|"
+            r"voies? de recours|"
             r"(faire|former|deposer|engager|exercer|intenter) (un )?recours|"
             r"reexamen|faire appel",
             r"(recours (contre|possible|gracieux|contentieux)|reexamen|appel\b)",
@@ -341,8 +342,48 @@ _ASKED_DETAILS = [
         # a duration asked for: the answer must give one
         (
             r"(en |au bout de )?combien de (temps|jours|semaines|mois)|"
-            r"(dans|en|sous) quels? delais?|quels? (est|sont) (le|les) delais?",
+            r"(dans|en|sous) quels? delais?|quels? (est|sont) (le|les) delais?|"
+            r"quelle (est la )?duree|pour quelle duree|(signe|conclu|valable) pour combien",
             _DURATION,
+        ),
+        # the life of a structure or a contract after its creation, which the texts never
+        # describe: merging, leaving, renewal, audit, dissolution, a label, a derogation…
+        (r"fusion\w*|fusionn\w*", r"fusion"),
+        (
+            r"(se )?retir(er|e|ent) de|retrait (d|de|du)|quitter (la|le|l|une|un|notre)|"
+            r"sortir (de|du) (la |le |l |notre )?(cpts|esp|territoire|contrat|projet|association)|"
+            r"preavis",
+            r"(retir|retrait|quitt|sorti|preavis)",
+        ),
+        (
+            r"renouvel\w*|reconduction|reconduit\w*|reconduire|(a|arrive a) (l )?echeance",
+            r"(renouvel|reconduc|reconduit|echeance)",
+        ),
+        (r"audit\w*|controle (de|des) (l utilisation|fonds|comptes)", r"(audit|control)"),
+        (r"dissolution|dissoudre|dissout\w*", r"(dissol|dissou)"),
+        (r"label\w*|certification|certifiee?s?", r"(label|certif)"),
+        (r"derogation\w*|deroger", r"derog"),
+        (r"attestation|compte rendu|proces verbal", r"(attestation|compte rendu|proces verbal)"),
+        (
+            r"en une (seule )?fois|en (plusieurs|deux|\d+) (fois|tranches|versements)|par tranches?|"
+            r"modalites de versement|quand (est|sont) (il |elle |ils |elles )?verse\w*",
+            r"(tranche|versement|verse)",
+        ),
+        (r"redeposer|redepot|re deposer", r"(redepo|re depo)"),
+        (
+            r"(adherer|adherente?|membre) (a|de) (deux|2|plusieurs) cpts|"
+            r"(deux|2|plusieurs) cpts (differentes|a la fois|en meme temps)",
+            r"(deux|plusieurs) cpts (differentes|a la fois|en meme temps)",
+        ),
+        # personal liability, conflicts of interest, donations: law the texts never touch
+        (
+            r"responsabilite (personnelle|civile|penale)|engager (ma|sa|leur|notre) responsabilite",
+            r"responsabilite (personnelle|civile|penale)",
+        ),
+        (r"conflits? d interets?", r"conflit"),
+        (
+            r"dons? (defiscalise|de patients|d entreprises)|defiscalis\w*|mecenat|rescrit",
+            r"(don|fiscal)",
         ),
     )
 ]

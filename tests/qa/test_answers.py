@@ -593,6 +593,30 @@ def test_a_detail_the_answer_does_not_give_abstains(service: QAService) -> None:
     assert not service.answer("Le contrat ACI suit-il un modèle national ?").abstained
 
 
+def test_the_life_of_a_structure_after_its_creation_abstains(service: QAService) -> None:
+    """Merging two CPTS, leaving one, renewing or auditing the contract, dissolving, a label,
+    a derogation, instalments, personal liability: the texts describe none of it, so the bot
+    says so instead of giving the creation steps; the validation delay is still answered."""
+    for q in (
+        "Deux CPTS voisines peuvent-elles fusionner ?",
+        "Notre cabinet veut quitter la CPTS, il y a un préavis ?",
+        "Le contrat ACI est renouvelé comment quand il arrive à échéance ?",
+        "Le contrat ACI est signé pour quelle durée ?",
+        "Qui fait l'audit des fonds ACI d'une CPTS ?",
+        "Comment se passe la dissolution d'une CPTS ?",
+        "Une CPTS validée reçoit-elle un label officiel ?",
+        "Peut-on obtenir une dérogation au seuil de 20 000 habitants ?",
+        "L'aide pour le projet de santé est versée en une seule fois ?",
+        "Si l'ARS refuse notre projet, quelle voie de recours ?",
+        "Le président de la CPTS engage-t-il sa responsabilité personnelle ?",
+        "Peut-on être adhérent de deux CPTS à la fois ?",
+    ):
+        assert service.answer(q).abstained, q
+    delay = service.answer("L'ARS valide le projet de santé dans quel délai ?")
+    assert "2 mois" in delay.text
+    assert not service.answer("Qui tranche sur la validation du projet de santé ?").abstained
+
+
 def test_an_address_a_link_a_penalty_or_opening_hours_the_texts_never_give_abstains(
     service: QAService,
 ) -> None:
