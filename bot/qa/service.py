@@ -1438,6 +1438,10 @@ def _communes_in(tokens: list[str], places: frozenset[str]) -> list[str]:
 
 
 _AT = frozenset(["a", "sur", "chez", "pres", "couvre"])
+# subjects before which « a » is the verb avoir (accents are folded: « ça a », « il a »)
+_HAS_SUBJECTS = frozenset(
+    ["ca", "cela", "il", "elle", "on", "qui", "y", "tout", "rien", "personne"]
+)
 _FOUNDING = frozenset(
     [
         "creer",
@@ -1490,6 +1494,8 @@ def _named_place(tokens: list[str], ungrounded: list[str]) -> list[str]:
 
     def marked(i: int) -> bool:
         prev = tokens[i - 1]
+        if prev == "a" and i >= 2 and tokens[i - 2] in _HAS_SUBJECTS:
+            return False  # « ça a bougé », « on a signé »: the verb avoir, not « à »
         return prev in _AT or (prev in _OF and i >= 2 and tokens[i - 2] in _STRUCTURES)
 
     return _names_after(tokens, ungrounded, marked)

@@ -516,6 +516,10 @@ def test_an_everyday_word_after_a_preposition_is_not_taken_for_a_place_when_name
     assert "10" in counted.text
     assert service.answer("Combien de professionnels dans la CPTS de Landivisiau ?").abstained
     assert service.answer("le numero de la cpts de landerneau svp").abstained
+    # « ça a bougé »: after « ça », « a » is the verb avoir, not « à » before a place
+    moved = service.answer("l'aci des cpts il date de quand ? ca a bouge depuis ?")
+    assert not moved.abstained
+    assert "2019" in moved.text
 
 
 def test_neighbouring_schemes_the_texts_never_cover_abstain(service: QAService) -> None:
