@@ -70,6 +70,8 @@ def test_typos_and_sms_spelling_are_understood(service: QAService) -> None:
     assert "tacite" in norm(service.answer("validaton du projet de santee delai").text)
     assert "20 000" in service.answer("kel taille de territoir pr une cpts en bretagne").text
     assert raw_tokens("cb de pros mini") == ["combien", "de", "professionnels", "minimum"]
+    assert raw_tokens("cmbien pr l aci") == ["combien", "pour", "l", "aci"]
+    assert service.answer("cmbien ca rapporte l'aci par an pr une cpts ?").abstained
 
 
 def test_acronyms_spelled_out_by_a_phone_dictation_are_read_as_acronyms(
