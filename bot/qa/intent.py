@@ -159,7 +159,12 @@ _MEDICAL_ADVICE = re.compile(
     r"quel(le)? (outil|grille|echelle|score|test|questionnaire) (de )?(depistage|reperage)|"
     r"comment titrer|titration|technique d inhalation|certificat medical|"
     r"quelles precautions pour|prescrire une? (glycemie|bilan|analyse|radio|irm|scanner)|"
-    r"conduite a tenir|deprescri\w*|cible d inr|inr cible|frequence de (controle|surveillance))\b"
+    r"conduite a tenir|deprescri\w*|cible d inr|inr cible|frequence de (controle|surveillance)|"
+    # a clinical case: a patient with a symptom, what to do with him
+    r"(un|une|le|la|mon|ma|ce|cette) (patient|patiente|enfant|bebe|nourrisson) (qui a |a )"
+    r"(\d+ |de la |une |un |des )?(de )?(fievre|douleur|toux|angine|otite|vomissements?|diarrhee|"
+    r"plaie|brulure|eruption|cephalee)|"
+    r"\d+ (de fievre|degres)|fievre depuis|(on|je|vous) l (envoie|envoyer|adresse|adresser) aux urgences)\b"
 )
 
 

@@ -116,6 +116,13 @@ def test_a_medical_emergency_is_answered_with_15_and_112_never_an_ars_phone(
 def test_a_request_for_medical_advice_abstains_and_points_to_a_doctor(service: QAService) -> None:
     reply = service.answer("quel antibiotique pour une angine ?")
     assert reply.abstained and "avis médical" in reply.text and "15" in reply.text
+    # a clinical case (a patient, a symptom, what to do) is medical advice too
+    case = service.answer("une patiente a 39 de fièvre depuis 2 jours, je l'envoie aux urgences ?")
+    assert case.abstained and "avis médical" in case.text
+    # an organisation question naming a symptom is not
+    assert not service.answer(
+        "un enfant avec une otite le samedi, la CPTS peut le voir ?"
+    ).abstained
 
 
 def test_emergency_words_inside_an_organisation_question_still_get_the_texts(
