@@ -387,6 +387,11 @@ _ASKED_DETAILS = [
         ),
     )
 ]
+# who holds a role or does something, asked of a named place: the texts name no local actor
+_WHO_DOES_Q = re.compile(
+    r"\bqui (est|sont|fait|font|organise|organisent|assure|assurent|gere|gerent|s occupe|"
+    r"s occupent|coordonne|anime|porte|pilote)\b"
+)
 # a task or a personal judgement asked of the bot: it answers from the texts, nothing more
 _TASK_Q = re.compile(
     r"\b(pouvez vous|vous pouvez|tu peux|peux tu|pourriez vous|vous pourriez)\b.{0,20}"
@@ -1087,8 +1092,8 @@ class QAService:
             return True  # « date limite de l'AMI » : the texts give none
         if _TAX_Q.search(q):
             return True
-        if places and re.search(r"\bqui (est|sont)\b", q):
-            return True  # « qui est le coordinateur de la CPTS de Quimper »
+        if places and _WHO_DOES_Q.search(q):
+            return True  # « qui est le coordinateur de la CPTS de Quimper », « qui fait les gardes à Lannion »
         if places and _WHICH_OF_PLACE_Q.search(q):
             return (
                 True  # « et Redon, on dépend de quel GHT ? », « Paimpol est classé zone fragile ? »

@@ -412,6 +412,8 @@ def test_contact_of_a_place_the_texts_never_name_abstains(service: QAService) ->
         "Numéro de téléphone de la CPTS de Lorient ?",
         "Adresse de la MSP de Vannes ?",
         "Mail du coordinateur de la CPTS de Saint-Malo ?",
+        "qui fait les gardes le week-end dans le secteur de Lannion ?",
+        "Qui organise les réunions CPTS à Morlaix ?",
     ):
         assert service.answer(q).abstained, q
     assert "02.22.06.73.54" in service.answer("Téléphone de Ronan Derieux ?").text
