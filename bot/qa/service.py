@@ -387,6 +387,13 @@ _ASKED_DETAILS = [
         ),
     )
 ]
+# another region than Bretagne: the AMI is Breton, the ARS page's region is not named
+_OTHER_REGION_Q = re.compile(
+    r"\b(ars|en|dans|pour|a) (de |d |du |la |l )?(occitanie|normandie|auvergne|pays de (la )?loire|"
+    r"hauts de france|grand est|ile de france|nouvelle aquitaine|provence|paca|corse|"
+    r"centre val de loire|bourgogne|franche comte|rhone alpes|guadeloupe|martinique|guyane|"
+    r"mayotte)\b|\b(a|ars de|ile de) la reunion\b"
+)
 # who holds a role or does something, asked of a named place: the texts name no local actor
 _WHO_DOES_Q = re.compile(
     r"\bqui (est|sont|fait|font|organise|organisent|assure|assurent|gere|gerent|s occupe|"
@@ -1118,6 +1125,8 @@ class QAService:
             return True  # « quelle CPTS couvre ma commune ? »: the texts name no CPTS
         if _EXISTS_Q.search(q) and places:
             return True  # « il y a déjà une CPTS sur le pays de Fougères ? », « … à Belle-Île ? »
+        if _OTHER_REGION_Q.search(q):
+            return True  # « l'ARS Pays de la Loire finance combien ? »: the texts are Breton or unnamed
         if _NATIONAL_COUNT_Q.search(q):
             return True
         # a numbered text the texts do not have ("l'avenant 9", "l'article 51")

@@ -526,6 +526,19 @@ def test_an_everyday_word_after_a_preposition_is_not_taken_for_a_place_when_name
     assert "2019" in moved.text
 
 
+def test_another_regions_rules_abstain_even_when_a_text_gives_a_figure(service: QAService) -> None:
+    """« l'ARS Pays de la Loire finance combien ? »: the 15 000 € come from an ARS whose region
+    is not named, the 20 000 inhabitants from the Breton AMI; neither can be said of another
+    region. « en réunion » is a meeting, not an island."""
+    for q in (
+        "l'ARS Pays de la Loire finance combien la rédaction du projet de santé ?",
+        "En Normandie, le seuil de 20 000 habitants s'applique aussi ?",
+    ):
+        assert service.answer(q).abstained, q
+    paid = service.answer("on est payés pour le temps passé en réunion pour le projet de santé ?")
+    assert not paid.abstained
+
+
 def test_neighbouring_schemes_the_texts_never_cover_abstain(service: QAService) -> None:
     """The five texts describe the CPTS ACI and the 2016 convention médicale only: the MSP
     agreement, other professions' conventions, Asalée, zoning or the ordres are outside them,
