@@ -375,6 +375,20 @@ _ASKED_DETAILS = [
             r"(deux|2|plusieurs) cpts (differentes|a la fois|en meme temps)",
             r"(deux|plusieurs) cpts (differentes|a la fois|en meme temps)",
         ),
+        # whether something pays its way: the texts give no business model
+        (
+            r"viables?|rentables?|rentabilite|modele economique|equilibre (financier|budgetaire)|"
+            r"l equilibrer|equilibrer (le|son|leur|notre) budget",
+            r"(viab|rentab|modele economique|equilibr)",
+        ),
+        # lending a hospital's or a practice's staff to the CPTS
+        (
+            r"(mettre|mise|mis|mettions) a (la )?disposition (un|une|d un|d une|des|de|du) "
+            r"(agent|salarie|personnel|praticien|medecin|infirmier|infirmiere|secretaire)|"
+            r"(agent|salarie|personnel|praticien|medecin|infirmiere?|secretaire)( \w+){0,4} "
+            r"(mis|mise|mettre) a (la )?disposition",
+            r"mise a disposition (d un|de personnel|d agent)",
+        ),
         # personal liability, conflicts of interest, donations: law the texts never touch
         (
             r"responsabilite (personnelle|civile|penale)|engager (ma|sa|leur|notre) responsabilite",
@@ -475,7 +489,9 @@ _STILL_Q = re.compile(
     # whether the 2021 call is still open: the texts cannot say
     r"(toujours|encore) (ouvert|ouverte|d actualite|valable)|"
     r"(peut|pourrait|peux) (on |je )?(toujours|encore) (repondre|candidater|postuler|deposer)|"
-    r"est (fini|termine|clos|close|ferme|fermee)\b.{0,30}\b(toujours|encore))\b"
+    r"est (fini|termine|clos|close|ferme|fermee)\b.{0,30}\b(toujours|encore)|"
+    # whether a text still applies: the texts cannot say what replaced them
+    r"abroge\w*|(toujours|encore) en vigueur|texte plus recent|caduque?s?|obsoletes?)\b"
 )
 # who someone is there, or how many there are (« à qui s'adresser pour monter une CPTS chez
 # nous ? » asks the texts' first contact, and is answered)

@@ -616,8 +616,9 @@ def test_a_detail_the_answer_does_not_give_abstains(service: QAService) -> None:
 
 def test_the_life_of_a_structure_after_its_creation_abstains(service: QAService) -> None:
     """Merging two CPTS, leaving one, renewing or auditing the contract, dissolving, a label,
-    a derogation, instalments, personal liability: the texts describe none of it, so the bot
-    says so instead of giving the creation steps; the validation delay is still answered."""
+    a derogation, instalments, personal liability, a business model, lent staff, whether a
+    text still applies: the texts describe none of it, so the bot says so instead of giving
+    the creation steps; the validation delay is still answered."""
     for q in (
         "Deux CPTS voisines peuvent-elles fusionner ?",
         "Notre cabinet veut quitter la CPTS, il y a un préavis ?",
@@ -631,6 +632,10 @@ def test_the_life_of_a_structure_after_its_creation_abstains(service: QAService)
         "Si l'ARS refuse notre projet, quelle voie de recours ?",
         "Le président de la CPTS engage-t-il sa responsabilité personnelle ?",
         "Peut-on être adhérent de deux CPTS à la fois ?",
+        "Une CPTS de 30 professionnels, c'est viable économiquement ?",
+        "Un praticien hospitalier peut-il être mis à disposition de la CPTS ?",
+        "L'instruction DGOS de 2016 a-t-elle été abrogée depuis ?",
+        "Cette instruction est-elle toujours en vigueur ?",
     ):
         assert service.answer(q).abstained, q
     delay = service.answer("L'ARS valide le projet de santé dans quel délai ?")
