@@ -375,6 +375,20 @@ _ASKED_DETAILS = [
             r"(deux|2|plusieurs) cpts (differentes|a la fois|en meme temps)",
             r"(deux|plusieurs) cpts (differentes|a la fois|en meme temps)",
         ),
+        # how long the whole thing takes, « de A à Z »: the texts give steps, never a total
+        (
+            r"combien de temps.{0,40}(de a a z|au total|en tout|en moyenne)|"
+            r"(de a a z|au total|en moyenne).{0,40}combien de temps",
+            r"(au total|en moyenne|de a a z)",
+        ),
+        # the phone or address of a body the texts give no contact for
+        (
+            r"(numero|telephone|tel|mail|email|coordonnees|contact|adresse)( \w+){0,2} "
+            r"(de |d |du |l |la |les )?(urps|cpam|caisse primaire|ordre|conseil de l ordre|mairie|"
+            r"conseil departemental|conseil regional)|"
+            r"(urps|cpam)( \w+){0,5} (je|on) (les|la|le|l) (contacte|joins|joint|appelle)",
+            r"(urps|cpam|caisse|ordre|mairie|conseil)[^.]{0,60}(\d\d[ .]?\d\d[ .]?\d\d|@)",
+        ),
         # whether something pays its way: the texts give no business model
         (
             r"viables?|rentables?|rentabilite|modele economique|equilibre (financier|budgetaire)|"

@@ -417,6 +417,12 @@ def test_contact_of_a_place_the_texts_never_name_abstains(service: QAService) ->
     ):
         assert service.answer(q).abstained, q
     assert "02.22.06.73.54" in service.answer("Téléphone de Ronan Derieux ?").text
+    # the texts name the URPS and the CPAM as partners, never their phone or address
+    for q in (
+        "l'URPS des kinés en Bretagne, je les contacte comment ?",
+        "Quel est le numéro de la CPAM pour parler de l'ACI ?",
+    ):
+        assert service.answer(q).abstained, q
 
 
 def test_a_pathology_project_without_esp_cpts_words_is_answered(service: QAService) -> None:
@@ -636,6 +642,8 @@ def test_the_life_of_a_structure_after_its_creation_abstains(service: QAService)
         "Un praticien hospitalier peut-il être mis à disposition de la CPTS ?",
         "L'instruction DGOS de 2016 a-t-elle été abrogée depuis ?",
         "Cette instruction est-elle toujours en vigueur ?",
+        "en vrai ça prend combien de temps de monter une CPTS de A à Z ?",
+        "On peut mobiliser des fonds européens pour payer la coordinatrice de la CPTS ?",
     ):
         assert service.answer(q).abstained, q
     delay = service.answer("L'ARS valide le projet de santé dans quel délai ?")
