@@ -505,7 +505,9 @@ _STILL_Q = re.compile(
     r"(peut|pourrait|peux) (on |je )?(toujours|encore) (repondre|candidater|postuler|deposer)|"
     r"est (fini|termine|clos|close|ferme|fermee)\b.{0,30}\b(toujours|encore)|"
     # whether a text still applies: the texts cannot say what replaced them
-    r"abroge\w*|(toujours|encore) en vigueur|texte plus recent|caduque?s?|obsoletes?)\b"
+    r"abroge\w*|(toujours|encore) en vigueur|texte plus recent|caduque?s?|obsoletes?|"
+    r"(loi|instruction|article|decret|texte)s?( \w+){0,4} (ete )?(modifiee?s?|amendee?s?|changee?s?|"
+    r"revisee?s?) depuis)\b"
 )
 # who someone is there, or how many there are (« à qui s'adresser pour monter une CPTS chez
 # nous ? » asks the texts' first contact, and is answered)

@@ -316,6 +316,7 @@ def test_follow_ups_asking_what_the_texts_never_say_abstain_after_an_answered_qu
         ),
         ("Dans une ESP faut-il des réunions de concertation ?", "c'est à quel heure d'habitude ?"),
         ("une infirmière peut être dans une ESP ?", "franchement ça vaut le coup pour moi ?"),
+        ("Sur quelle loi reposent les ESP ?", "Et cette loi a-t-elle été modifiée depuis ?"),
     ):
         answered, ctx = service.reply(first, None)
         assert not answered.abstained, first
@@ -325,6 +326,15 @@ def test_follow_ups_asking_what_the_texts_never_say_abstain_after_an_answered_qu
     waiting, _ = service.reply("on attend sa réponse jusqu'à quand ?", ctx)
     assert not waiting.abstained  # a duration answers « jusqu'à quand » (2 months, tacit)
     assert re.search(r"2 mois|deux mois", norm(waiting.text))
+
+
+def test_the_law_in_a_follow_up_is_not_taken_for_another_field(service: QAService) -> None:
+    """« il est devenu quoi avec la loi ? » after a pôle de santé: « loi » is the texts' word
+    (the LMSS), not the stem of « loyer », so the follow-up is read with the conversation."""
+    _, ctx = service.reply("avant 2016 on avait monté un pôle de santé avec des collègues", None)
+    followed, _ = service.reply("il est devenu quoi avec la loi ?", ctx)
+    assert not followed.abstained
+    assert "automatiquement" in followed.text
 
 
 def test_the_same_question_for_someone_else_swaps_who_it_is_for(service: QAService) -> None:
