@@ -54,7 +54,8 @@ DIMENSIONS: dict[str, re.Pattern[str]] = {
     "missions": re.compile(r"\b(missions?|socles?|a quoi (sert|servent)|actions?|role)\b"),
     "contact": re.compile(
         r"\b(contacts?|contacter|adresse|mail|courriel|envoyer|renvoyer|transmettre|"
-        r"adresser|joindre|telephone|interlocuteurs?|qui (appeler|contacter)|"
+        r"adresser|joindre|telephone|telephoner|interlocuteurs?|qui (appeler|contacter)|"
+        r"appeler|appelle|contacte|"
         # « je l'envoie à qui ? », « on le transmet où ? »: where a document goes
         r"(envoie|envoies|envoient|envoyons|renvoie|renvoient|transmets|transmet|transmettons|"
         r"retourne|depose|deposer) (a qui|ou|a quelle adresse))\b"
