@@ -439,6 +439,9 @@ _TASK_Q = re.compile(
     r"\b(vous pensez que|tu penses que|pensez vous que|penses tu que|a votre avis|a ton avis|"
     r"(vous|tu) (me|nous) (conseillez|conseilles|recommandez|recommandes)|"
     r"(franchement|honnetement|sincerement)\b.{0,20}\bvaut (le coup|la peine)|"
+    r"vaut (vraiment|reellement) (le coup|la peine)|"
+    r"(je|on) (choisis|choisit|prends|prend) (laquelle|lequel|quoi)|"
+    r"(laquelle|lequel) (je|on) (choisis|choisit|prends|prend)|"
     r"(tu|vous) (le |l |y )?(commencerais|commenceriez|ferais|feriez|choisirais|choisiriez)|"
     r"a (ta|votre) place|(toi|vous) a (ma|notre) place)\b"
 )
@@ -489,6 +492,8 @@ _RESULTS_Q = re.compile(
     r"\b((quels|quel) (en )?(ont ete|etaient|furent) les (resultats|effets)|derniers chiffres|"
     r"il existe des chiffres|(ont|a) (elles |ils |t elle |t il )?(fait|permis de) "
     r"(baisser|diminuer|reduire)|"
+    r"(ont|a) (elles |ils |t elle |t il )?(vraiment |reellement |deja )?(reduit|diminue|resolu|"
+    r"fait reculer)|"
     r"(la|le) (toute )?(premiere?) (cpts|esp|msp) (creee?|de bretagne|en bretagne|bretonne))\b"
 )
 # what a later plan or call will say
@@ -542,7 +547,12 @@ _LAW_Q = re.compile(r"\b(lmss|loi)\b(?!.*\b(code|csp)\b)")
 _COUNT_Q = re.compile(r"\b(combien(?! de (temps|jours|mois|semaines|annees|heures)\b)|nombre)\b")
 # « le pays de Quimper » is a local territory, not the country
 _NATIONAL_COUNT_Q = re.compile(
-    r"\b(combien|nombre)\b.*\b(france|national|nationale|pays(?! d[eu']? ?\w)|europe)\b"
+    r"\b(combien|nombre)\b.*\b(france|national|nationale|pays(?! d[eu']? ?\w)|europe)\b|"
+    # a health statistic of the region: the texts count projects, not patients or doctors
+    r"\bcombien de (patients|habitants|personnes|medecins|generalistes|francais|bretons)\b"
+    r".*\b(en|de la|dans la|dans le) (bretagne|region|departement)\b|"
+    # the names of the projects the AMI only counts
+    r"\bquels sont les (\d+|dix|cinq) (territoires|projets|cpts)\b"
 )
 _SENTENCE_END = re.compile(r"(?<=[.;!?])\s+(?=[A-ZÀ-Ý«(])")
 _FORMAT_REQUEST = re.compile(

@@ -707,17 +707,25 @@ def test_a_duration_the_answer_does_not_give_abstains_and_one_it_gives_is_answer
 
 
 def test_an_opinion_a_later_pacte_a_diploma_or_a_time_of_day_abstains(service: QAService) -> None:
-    """The bot gives no opinion of its own; the texts know the Pacte territoire santé 2, no
-    later one, no diploma and no meeting hours."""
+    """The bot gives no opinion or choice of its own; the texts know the Pacte territoire
+    santé 2, no later one, no diploma, no meeting hours, no result of the schemes, no health
+    statistic and no name of the projects the AMI counts."""
     for q in (
         "À votre avis, une CPTS sur notre territoire, ça marcherait ?",
         "tu me conseilles une ESP ou une CPTS pour un jeune kiné ?",
         "il y a eu un pacte territoire santé 3 ?",
         "le coordinateur de la CPTS doit avoir quoi comme diplôme ?",
         "les réunions de concertation de l'ESP c'est à quelle heure ?",
+        "pour une petite officine, ça vaut vraiment le coup d'entrer dans la CPTS ?",
+        "j'hésite entre deux CPTS voisines, je choisis laquelle ?",
+        "Les CPTS ont-elles vraiment réduit les déserts médicaux ?",
+        "Combien de patients sont sans médecin traitant en Bretagne ?",
+        "Quels sont les 10 territoires qui ont validé leur projet de santé ?",
     ):
         assert service.answer(q).abstained, q
     assert not service.answer("c'est quoi le pacte territoire santé 2 ?").abstained
+    counted = service.answer("Combien de territoires ont validé leur projet de santé en Bretagne ?")
+    assert "10" in counted.text
     _, ctx = service.reply("c'est quoi une CPTS ?", None)
     opinion, _ = service.reply("vous pensez que ça marchera chez nous ?", ctx)
     assert opinion.abstained
