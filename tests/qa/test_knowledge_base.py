@@ -206,3 +206,20 @@ def test_no_off_domain_word_shares_its_stem_with_another_word_of_the_texts(kb) -
             forms = {token, token + "s", token + "e", token + "es"}
             assert not by_stem.get(stem(token), set()) - forms, (word, by_stem[stem(token)])
     assert stem("loyer") == stem("loi")  # why « loyer » is left out of the list
+
+
+def test_a_curated_answer_that_names_a_text_cites_it(kb) -> None:
+    """« selon la page d'une ARS… », « (Ameli) », « la fiche de synthèse »: an answer that
+    attributes a fact to a text cites a passage of that text, so the source line tells the
+    reader where to check it (glossary entries list the texts an acronym appears in)."""
+    marks = {
+        "ars-constituer-esp-cpts": r"page d.une ARS",
+        "fiche-synthese-esp": r"\bfiche de synth",
+        "ameli-cpts-mode-emploi": r"\bAmeli\b",
+    }
+    for topic in kb.topics.values():
+        if topic.origin == "glossary.yaml":
+            continue
+        cited = {s.passage_id.split("#")[0] for s in topic.sources}
+        for doc, mark in marks.items():
+            assert not re.search(mark, topic.answer) or doc in cited, (topic.id, doc)
