@@ -105,6 +105,10 @@ _PRONOUN = re.compile(
     r"\b(ca|cela|ceci|celle|celui|celles|ceux|elle|elles|il|ils|la dedans|y|en|le|la|les|"
     r"leur|cette|ce|ces|cet)\b"
 )
+_USES_IT = re.compile(
+    r"\b(en servir|en sert|en beneficier|en profiter|y recourir|y acceder|y avoir acces|"
+    r"la solliciter|les solliciter|la mobiliser|les mobiliser|en saisir|y faire appel)\b"
+)
 _CLARIFY = re.compile(
     r"^((c )?est a dire|cad|c a d|ca veut dire quoi|ca veut dire|je (ne )?comprends? pas|"
     r"j ai pas compris|je n ai pas compris|pas compris|plus simplement|en clair|"
@@ -179,6 +183,9 @@ class QuestionShape:
     is_clarification: bool = False  # « c'est-à-dire ? », « je ne comprends pas »
     is_elliptic: bool = False  # may be a follow-up: starts with « et … », or names no object
     leans_back: bool = False  # surely a follow-up: « et … », a pronoun or a few words, no object
+    # « on peut s'en servir ? », « on peut y recourir ? »: a pronoun standing for the previous
+    # turn's object, even when the message names others (« nous en ESP, on peut s'en servir ? »)
+    refers_back: bool = False
 
 
 @dataclass
@@ -258,7 +265,12 @@ def shape(text: str) -> QuestionShape:
     leans_back = bool(_FOLLOW_START.match(joined)) or (
         not objects and (bool(_PRONOUN.search(joined)) or len(tokens) <= 4)
     )
-    return QuestionShape(objects, dims, tuple(tokens), clarify, elliptic, elliptic and leans_back)
+    refers = bool(_USES_IT.search(joined)) and len(tokens) <= _LONG_FOLLOW + 4
+    if refers:
+        elliptic = leans_back = True
+    return QuestionShape(
+        objects, dims, tuple(tokens), clarify, elliptic, elliptic and leans_back, refers
+    )
 
 
 # an emergency happening (« fait un AVC », « ne respire plus », « que faire »), as opposed to a

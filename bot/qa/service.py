@@ -738,7 +738,10 @@ class QAService:
             strong = now.leans_back and len(_content_words(now.tokens)) <= FOLLOW_CONTENT
             weak_alone = answer.abstained or answer.score < FOLLOW_KEEP
             if not followed.abstained and (
-                strong or weak_alone or self._is_about_other_objects(answer, now, ctx)
+                strong
+                or weak_alone
+                or now.refers_back
+                or self._is_about_other_objects(answer, now, ctx)
             ):
                 answer, used = followed, completed
             elif followed.kind == "abstain" and weak_alone:

@@ -337,6 +337,20 @@ def test_the_law_in_a_follow_up_is_not_taken_for_another_field(service: QAServic
     assert "automatiquement" in followed.text
 
 
+def test_a_pronoun_for_the_previous_object_keeps_it_even_when_others_are_named(
+    service: QAService,
+) -> None:
+    """« c'est quoi une PTA ? » then « nous en ESP, on peut s'en servir ou c'est réservé aux
+    CPTS ? »: « s'en servir » stands for the PTA, so the answer stays on the PTA rather than on
+    ESP and CPTS, the objects the message names."""
+    _, ctx = service.reply("c'est quoi une PTA ?", None)
+    followed, _ = service.reply(
+        "et nous en ESP on peut s'en servir ou c'est réservé aux CPTS ?", ctx
+    )
+    assert not followed.abstained
+    assert "PTA" in followed.text
+
+
 def test_the_same_question_for_someone_else_swaps_who_it_is_for(service: QAService) -> None:
     """« les avantages d'une CPTS pour les patients ? » then « et pour nous, les médecins ? »:
     the previous « pour … » is replaced, not kept beside the new one."""
