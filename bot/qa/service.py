@@ -389,6 +389,19 @@ _ASKED_DETAILS = [
             r"(urps|cpam)( \w+){0,5} (je|on) (les|la|le|l) (contacte|joins|joint|appelle)",
             r"(urps|cpam|caisse|ordre|mairie|conseil)[^.]{0,60}(\d\d[ .]?\d\d[ .]?\d\d|@)",
         ),
+        # whether a delay stops or starts again: the texts give the delay, nothing more
+        (
+            r"(delai|compteur|deux mois|2 mois)( \w+){0,4} (repart\w*|(est |sont )?(suspendu|"
+            r"interrompu|prolonge|proroge)e?s?)|(suspend|interromp|prolong|proroge)\w* (le|ce) delai",
+            r"(repart|suspen|interromp|prorog|prolong)",
+        ),
+        # the CPTS as an employer of care professionals (the texts fund a coordinator only)
+        (
+            r"(salarier|salarie|embaucher|recruter) (un|une|des|d) ?(medecins?|generalistes?|"
+            r"infirmiers?|infirmieres?|kinesitherapeutes?|pharmaciens?|sages? femmes?|"
+            r"professionnels? de sante)",
+            r"salari",
+        ),
         # whether something pays its way: the texts give no business model
         (
             r"viables?|rentables?|rentabilite|modele economique|equilibre (financier|budgetaire)|"
@@ -425,7 +438,7 @@ _OTHER_REGION_Q = re.compile(
 # who holds a role or does something, asked of a named place: the texts name no local actor
 _WHO_DOES_Q = re.compile(
     r"\bqui (est|sont|fait|font|organise|organisent|assure|assurent|gere|gerent|s occupe|"
-    r"s occupent|coordonne|anime|porte|pilote)\b"
+    r"s occupent|coordonne|anime|porte|pilote)\b|\b(c est|ce sont) qui\b"
 )
 # a task or a personal judgement asked of the bot: it answers from the texts, nothing more
 _TASK_Q = re.compile(

@@ -644,8 +644,11 @@ def test_the_life_of_a_structure_after_its_creation_abstains(service: QAService)
         "Cette instruction est-elle toujours en vigueur ?",
         "en vrai ça prend combien de temps de monter une CPTS de A à Z ?",
         "On peut mobiliser des fonds européens pour payer la coordinatrice de la CPTS ?",
+        "Si l'ARS demande des compléments, le délai de 2 mois repart à zéro ?",
+        "la CPTS peut salarier un médecin pour les soins non programmés ?",
     ):
         assert service.answer(q).abstained, q
+    assert not service.answer("la CPTS peut-elle recruter un coordinateur ?").abstained
     delay = service.answer("L'ARS valide le projet de santé dans quel délai ?")
     assert "2 mois" in delay.text
     assert not service.answer("Qui tranche sur la validation du projet de santé ?").abstained
