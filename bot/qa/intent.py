@@ -107,7 +107,8 @@ _PRONOUN = re.compile(
 )
 _USES_IT = re.compile(
     r"\b(en servir|en sert|en beneficier|en profiter|y recourir|y acceder|y avoir acces|"
-    r"la solliciter|les solliciter|la mobiliser|les mobiliser|en saisir|y faire appel)\b"
+    r"la solliciter|les solliciter|la mobiliser|les mobiliser|en saisir|y faire appel|"
+    r"leur demander|faire appel a (elle|elles|lui|eux))\b"
 )
 _CLARIFY = re.compile(
     r"^((c )?est a dire|cad|c a d|ca veut dire quoi|ca veut dire|je (ne )?comprends? pas|"

@@ -67,6 +67,7 @@ AGREE_FOREIGN = 2  # … at most this many (« en réunion le soir », « ce qui
 MISSING_SHARE = 0.5  # answer lacks this share of the words
 MISSING_GAIN = 0.7  # the sentence has this share of them
 MISSING_COVER = 0.7  # and this share of the whole question
+MISSING_MASS = 7.0  # … and those missing words weigh this much (one light word is not enough)
 SENTENCE_ALONE = 0.75  # no topic: one sentence has it all
 APPEND_MISSING = True
 _SLOPE = 6.0  # logistic steepness: raw 0.6 -> 0.75, 0.8 -> 0.91, 1.0 -> 0.97 (blind-set accuracy)
@@ -1074,7 +1075,7 @@ class QAService:
             missing = {t: w for t, w in d.items() if t not in have}
             miss = sum(missing.values())
             need = MISSING_COVER
-            if miss < MISSING_SHARE * total:
+            if miss < MISSING_SHARE * total or miss < MISSING_MASS:
                 return None
         quotes = [scorer_plain(s.quote) for s in topic.sources] if topic is not None else []
         best: tuple[float, Passage, str] | None = None

@@ -272,6 +272,18 @@ def test_question_asking_for_an_article_gets_the_sentence_that_names_it(
     assert all(s.quote for s in reply.sources)
 
 
+def test_a_sentence_is_appended_only_when_the_answer_lacks_weighty_words_of_the_question(
+    service: QAService,
+) -> None:
+    """« Le texte précise… » adds a sentence of the texts when the curated answer lacks what
+    the question asks (the visa CNP); one light word missing (« en Bretagne ») is not enough."""
+    counted = service.answer("il y a combien de CPTS en Bretagne ?")
+    assert "Le texte précise" not in counted.text
+    dated = service.answer("Date d'application de l'instruction du 2 décembre 2016 et visa CNP ?")
+    assert "Le texte précise" in dated.text
+    assert re.search(r"cnp", _plain(dated.text))
+
+
 def test_question_asking_for_a_link_gets_the_address(service: QAService) -> None:
     reply = service.answer("lien vers le guide régional élaboré avec les URPS ?")
     assert "bretagne.paps.sante.fr" in _plain(reply.text)
