@@ -340,6 +340,12 @@ _ASKED_DETAILS = [
         ),
         # a ceiling (« dans quelle limite de plafond ? »): an amount
         (r"plafond|plafonne\w*|plafonnee?s?", r"(€|euros?\b|plafon)"),
+        # a number of days or months asked for: the answer must give one (« un délai
+        # raisonnable » is no number)
+        (
+            r"combien de (jours|semaines|mois|annees|ans)\b",
+            r"(\d+|un|une|deux|trois|quatre|six|douze|quinze|vingt) (jours?|semaines?|mois|ans|annees?)\b",
+        ),
         # a duration asked for: the answer must give one
         (
             r"(en |au bout de )?combien de (temps|jours|semaines|mois)|"

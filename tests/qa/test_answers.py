@@ -658,6 +658,7 @@ def test_the_life_of_a_structure_after_its_creation_abstains(service: QAService)
         "On peut mobiliser des fonds européens pour payer la coordinatrice de la CPTS ?",
         "Si l'ARS demande des compléments, le délai de 2 mois repart à zéro ?",
         "la CPTS peut salarier un médecin pour les soins non programmés ?",
+        "le « délai raisonnable » avant que l'ARS agisse en cas de carence, c'est combien de mois ?",
     ):
         assert service.answer(q).abstained, q
     assert not service.answer("la CPTS peut-elle recruter un coordinateur ?").abstained
