@@ -514,6 +514,9 @@ _RESULTS_Q = re.compile(
     r"(baisser|diminuer|reduire)|"
     r"(ont|a) (elles |ils |t elle |t il )?(vraiment |reellement |deja )?(reduit|diminue|resolu|"
     r"fait reculer)|"
+    # who answered the call, how many answers came: after the texts
+    r"(qui|quels?|quelles?|combien)( \w+){0,5} (y )?ont (deja )?(repondu|candidate|postule)|"
+    r"reponses (recues|obtenues|reçues)|"
     r"(la|le) (toute )?(premiere?) (cpts|esp|msp) (creee?|de bretagne|en bretagne|bretonne))\b"
 )
 # what a later plan or call will say

@@ -735,6 +735,7 @@ def test_an_opinion_a_later_pacte_a_diploma_or_a_time_of_day_abstains(service: Q
         "pour une petite officine, ça vaut vraiment le coup d'entrer dans la CPTS ?",
         "j'hésite entre deux CPTS voisines, je choisis laquelle ?",
         "Les CPTS ont-elles vraiment réduit les déserts médicaux ?",
+        "Quels territoires du Trégor ont répondu à l'AMI ?",
         "Combien de patients sont sans médecin traitant en Bretagne ?",
         "Quels sont les 10 territoires qui ont validé leur projet de santé ?",
     ):
