@@ -4,8 +4,8 @@ Prints, with the scorer's rules (../shared/eval/score_qa.py, implemented once in
 bot/qa/evaluation.py for this benchmark and the tests, so that it runs without shared/):
 - the persona-written bank (tests/qa/bank): its held-out third first — written by helpers
   given eight personas, never used for tuning —, then the two thirds used for tuning, then four
-  fresh personas written last, then the sets of later rounds (fresh2 … fresh9; the seventh,
-  eighth and ninth never read): in-scope accuracy, off-topic abstention,
+  fresh personas written last, then the sets of later rounds (fresh2 … fresh11; the seventh,
+  eighth, ninth and eleventh never read): in-scope accuracy, off-topic abstention,
   false abstentions, grounded share, follow-up threads;
 - the development data (tests/qa/dev: personas with expected facts, near-misses, conversations;
   tuned on), the shared development set (../shared/eval/qa_dev.yaml when present) and the
@@ -202,6 +202,14 @@ def main() -> int:
         (
             "bank: ninth fresh personas (untuned)",
             sorted((BANK / "fresh9").glob("*.yaml")),
+        ),
+        (
+            "bank: tenth fresh personas (first run, then tuned)",
+            sorted((BANK / "fresh10").glob("*.yaml")),
+        ),
+        (
+            "bank: eleventh fresh personas (untuned)",
+            sorted((BANK / "fresh11").glob("*.yaml")),
         ),
     ]
     groups.append(

@@ -186,3 +186,23 @@ def test_ninth_fresh_personas_hold_their_first_run_level(service: QAService) -> 
     result = score_set(service, sorted((BANK / "fresh9").glob("*.yaml")))
     assert result.accuracy >= 0.9, result.failures
     assert result.abstention >= 0.78, result.failures
+
+
+def test_tenth_fresh_personas_hold_their_level(service: QAService) -> None:
+    """Four personas (a podiatrist in Vannes, the director of a local hospital near
+    Ploërmel, a medical assistant in Lannion typing SMS, the health officer of a Pays in
+    Centre-Ouest Bretagne); first run with round 15's first code: 0.892 in scope, 0.700 off
+    topic, follow-ups 15/22; then read and tuned on (docs/qa.md, round 15). A guard only."""
+    result = score_set(service, sorted((BANK / "fresh10").glob("*.yaml")))
+    assert result.accuracy >= 0.9, result.failures
+    assert result.abstention >= 0.9, result.failures
+
+
+def test_eleventh_fresh_personas_hold_their_first_run_level(service: QAService) -> None:
+    """Four personas (a dietitian in Saint-Malo, a regional journalist, the coordinator of a
+    CPTS near Concarneau, an ambulance company manager near Pontivy) never tuned on; first run
+    with round 15's last code: 0.883 in scope, 0.700 off topic, follow-ups 19/27 (docs/qa.md,
+    round 15). A guard only."""
+    result = score_set(service, sorted((BANK / "fresh11").glob("*.yaml")))
+    assert result.accuracy >= 0.86, result.failures
+    assert result.abstention >= 0.68, result.failures
