@@ -411,7 +411,7 @@ _ASKED_DETAILS = [
         ),
         # whether something pays its way: the texts give no business model
         (
-            r"viables?|rentables?|rentabilite|modele economique|equilibre (financier|budgetaire)|"
+            r"viables?|rentables?|rentabilite|equilibre (financier|budgetaire)|"
             r"l equilibrer|equilibrer (le|son|leur|notre) budget",
             r"(viab|rentab|modele economique|equilibr)",
         ),

@@ -662,6 +662,10 @@ def test_the_life_of_a_structure_after_its_creation_abstains(service: QAService)
     ):
         assert service.answer(q).abstained, q
     assert not service.answer("la CPTS peut-elle recruter un coordinateur ?").abstained
+    kept = service.answer(
+        "Côté modèle économique, les membres d'une ESP gardent-ils leur rémunération habituelle ?"
+    )
+    assert not kept.abstained  # « modèle économique » alone asks what the texts answer
     delay = service.answer("L'ARS valide le projet de santé dans quel délai ?")
     assert "2 mois" in delay.text
     assert not service.answer("Qui tranche sur la validation du projet de santé ?").abstained
