@@ -271,10 +271,9 @@ TWO_PART_MIN = 0.45  # each half's best topic must score at least this
 OUTSIDE_OVERRIDE = 0.6  # an outside entity is tolerated only above this topic score …
 OUTSIDE_COVER = 0.7  # … with a core term and this share of the rest covered by the answer
 # details a question may ask for that an answer must then give: (asked, given)
-_DURATION = (
-    r"((\d+|un|une|deux|trois|quatre|six|douze|quinze|vingt) "
-    r"(jours?|semaines?|mois|ans|annees?|heures?|h)\b|delai|duree|tacite)"
-)
+_TIME_NUMBER = r"(\d+|un|une|deux|trois|quatre|six|douze|quinze|vingt)"
+_DAYS_TO_YEARS = rf"{_TIME_NUMBER} (jours?|semaines?|mois|ans|annees?)\b"  # « 2 mois »
+_DURATION = rf"({_DAYS_TO_YEARS}|{_TIME_NUMBER} (heures?|h)\b|delai|duree|tacite)"
 _ASKED_DETAILS = [
     (re.compile(rf"\b(?:{a})\b"), re.compile(rf"\b(?:{g})"))
     for a, g in (
@@ -342,13 +341,11 @@ _ASKED_DETAILS = [
         (r"plafond|plafonne\w*|plafonnee?s?", r"(€|euros?\b|plafon)"),
         # a number of days or months asked for: the answer must give one (« un délai
         # raisonnable » is no number)
+        (r"combien de (jours|semaines|mois|annees|ans)\b", _DAYS_TO_YEARS),
+        # a duration asked for: the answer must give one (« combien de mois » is checked above,
+        # more strictly)
         (
-            r"combien de (jours|semaines|mois|annees|ans)\b",
-            r"(\d+|un|une|deux|trois|quatre|six|douze|quinze|vingt) (jours?|semaines?|mois|ans|annees?)\b",
-        ),
-        # a duration asked for: the answer must give one
-        (
-            r"(en |au bout de )?combien de (temps|jours|semaines|mois)|"
+            r"(en |au bout de )?combien de temps|"
             r"(dans|en|sous) quels? delais?|quels? (est|sont) (le|les) delais?|"
             r"quelle (est la )?duree|pour quelle duree|(signe|conclu|valable) pour combien",
             _DURATION,
