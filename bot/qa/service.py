@@ -190,7 +190,7 @@ _PAY_Q = re.compile(
     r"\bquel(le)? est (le|la) (remuneration|paie|paye)\b"
 )
 _NUMBERED_Q = re.compile(
-    r"\b(avenant|article|decret|arrete|circulaire|instruction|pacte)(?: territoire sante)? "
+    r"\b(avenant|article|art|decret|arrete|circulaire|instruction|pacte)(?: territoire sante)? "
     r"(n )?(\d+)\b"
 )
 # a text of a year the texts never mention (« la loi de 2019 », « la loi Valletoux de 2023 »)
@@ -257,7 +257,7 @@ _NEW_SUBJECT_CUE = re.compile(
     r"\b(autre question|autre chose|rien a voir|sans rapport|changement de sujet|"
     r"changeons de sujet|nouvelle question|question differente)\b"
 )
-_SENTENCES = re.compile(r"(?<=[.!?…])\s+")
+_SENTENCES = re.compile(r"(?<!\b[Aa]rt\.)(?<!\bM\.)(?<=[.!?…])\s+")  # « art. 51 », « M. Derieux »
 
 
 def _questions_only(text: str) -> str:
@@ -294,7 +294,7 @@ _ASKED_DETAILS = [
             r"lien (ne )?(marche|fonctionne)",
             r"(https?|www)",
         ),
-        (r"penalites?|sanctions?|sanctionne\w*|rembourser", r"(penalit|sanction|rembours)"),
+        (r"penalites?|sanctions?|sanctionne\w*|rembours\w*", r"(penalit|sanction|rembours)"),
         # whether something costs the user: the answer must say it
         (
             r"payante?s?|gratuite?s?|ca coute|faut il payer|faut payer",
@@ -381,8 +381,8 @@ _ASKED_DETAILS = [
         ),
         # how long the whole thing takes, « de A à Z »: the texts give steps, never a total
         (
-            r"combien de temps.{0,40}(de a a z|au total|en tout|en moyenne)|"
-            r"(de a a z|au total|en moyenne).{0,40}combien de temps",
+            r"combien de (temps|mois|annees|ans).{0,40}(de a a z|au total|en tout|en moyenne)|"
+            r"(de a a z|au total|en moyenne).{0,40}combien de (temps|mois|annees|ans)",
             r"(au total|en moyenne|de a a z)",
         ),
         # the phone or address of a body the texts give no contact for
@@ -478,7 +478,7 @@ _WHICH_OF_PLACE_Q = re.compile(
 _UNTIL_WHEN_Q = re.compile(r"\bjusqu a quand\b")
 _DAY_DATE = re.compile(rf"\b\d{{1,2}}(er)? ({_MONTHS})\b|\b\d{{1,2}}/\d{{1,2}}(/\d{{2,4}})?\b")
 # when something happens somewhere the texts never name (« la prochaine réunion à Brest »)
-_WHEN_Q = re.compile(r"\b(quand|prochaine?s?)\b")
+_WHEN_Q = re.compile(r"\b(quand(?! meme\b)|prochaine?s?)\b")  # « quand même » is no « when »
 # « dans notre canton », « à l'Ehpad de notre commune », « ici »: somewhere of the asker's own,
 # which the texts cannot know (« notre territoire » is the texts' word for a project's area)
 _LOCAL = re.compile(
@@ -572,7 +572,7 @@ _NATIONAL_COUNT_Q = re.compile(
     r"\bcombien de (patients|habitants|personnes|medecins|generalistes|francais|bretons)\b"
     r".*\b(en|de la|dans la|dans le) (bretagne|region|departement)\b|"
     # the names of the projects the AMI only counts
-    r"\bquels sont les (\d+|dix|cinq) (territoires|projets|cpts)\b"
+    r"\b(quels sont les|noms? (des|de ces)|liste (des|de ces)) (\d+|dix|cinq) (territoires?|projets?|cpts)\b"
 )
 _SENTENCE_END = re.compile(r"(?<=[.;!?])\s+(?=[A-ZÀ-Ý«(])")
 _FORMAT_REQUEST = re.compile(
@@ -1196,7 +1196,8 @@ class QAService:
             return True
         # a numbered text the texts do not have ("l'avenant 9", "l'article 51")
         for m in _NUMBERED_Q.finditer(q):
-            if not re.search(rf"\b{m.group(1)}s?\b[^.]{{0,40}}\b{m.group(3)}\b", self._corpus):
+            kind = "article" if m.group(1) == "art" else m.group(1)  # « art. 51 »
+            if not re.search(rf"\b{kind}s?\b[^.]{{0,40}}\b{m.group(3)}\b", self._corpus):
                 return True
         if any(year not in self._corpus for year in _DATED_TEXT_Q.findall(q)):
             return True

@@ -806,3 +806,25 @@ def test_which_software_or_app_abstains_but_whether_a_tool_is_required_does_not(
     ):
         assert service.answer(q).abstained, q
     assert not service.answer("faut un logiciel spécial pour être en ESP ?").abstained
+
+
+def test_an_abbreviated_article_a_refund_a_total_in_months_or_the_counted_projects_names_abstain(
+    service: QAService,
+) -> None:
+    """« art. 51 » is an article the texts never quote (the abbreviation no longer splits the
+    sentence), no text speaks of refunds, gives a total time in months or names the projects
+    the AMI counts; the count itself and the validation delay are still answered, and « quand
+    même » asks no date."""
+    for q in (
+        "l'art. 51 permet-il à la CPTS de porter un protocole ?",
+        "Mes séances seront-elles remboursées si j'adhère à la CPTS ?",
+        "Au total, combien de mois faut-il pour créer une CPTS ?",
+        "Pouvez-vous me donner les noms des 5 projets de CPTS en cours ?",
+    ):
+        assert service.answer(q).abstained, q
+    for q in (
+        "Combien de CPTS ont validé leur projet de santé en Bretagne ?",
+        "Combien de temps faut-il pour que le projet de santé soit validé ?",
+        "Une ESP sans médecin généraliste à Plouha, c'est possible quand même ?",
+    ):
+        assert not service.answer(q).abstained, q
