@@ -268,14 +268,36 @@ def _questions_only(text: str) -> str:
 TWO_PART_LIMIT = 900  # characters of the two answers of a two-question message (source lines apart)
 TWO_PART_COVERED = 0.9  # a second half this much covered by the first answer adds no block
 TWO_PART_MIN = 0.45  # each half's best topic must score at least this
+NEAREST_SHOWN = 0.45  # a detail the texts never give: the answer on its subject is shown above this
+NEAREST_LEAD = "Les textes ne donnent pas {what}. Ce qu'ils disent de plus proche :"
 OUTSIDE_OVERRIDE = 0.6  # an outside entity is tolerated only above this topic score …
 OUTSIDE_COVER = 0.7  # … with a core term and this share of the rest covered by the answer
-# details a question may ask for that an answer must then give: (asked, given)
 _TIME_NUMBER = r"(\d+|un|une|deux|trois|quatre|six|douze|quinze|vingt)"
 _DAYS_TO_YEARS = rf"{_TIME_NUMBER} (jours?|semaines?|mois|ans|annees?)\b"  # « 2 mois »
 _DURATION = rf"({_DAYS_TO_YEARS}|{_TIME_NUMBER} (heures?|h)\b|delai|duree|tacite)"
+# how the reply names the detail a rule of _ASKED_DETAILS found missing (by its `given` pattern)
+_DETAIL_NAMES = {
+    _DAYS_TO_YEARS: "cette durée",
+    _DURATION: "cette durée",
+    r"(€|euros?\b|fois par)": "ce montant",
+    r"(€|euros?\b|plafon)": "ce plafond",
+    r"(%|pour ?cent)": "cette proportion",
+    r"(modele|type|trame)": "de modèle",
+    r"(\d+|deux|trois|quatre|cinq|dix) pages": "ce nombre de pages",
+    r"(\d\d[ .]?\d\d[ .]?\d\d|@)": "ces coordonnées",
+    r"(https?|www)": "ce lien",
+    r"\d ?h\b": "ces horaires",
+    r"(au total|en moyenne|de a a z)": "de durée totale",
+    r"(fois par an|frequence|tous les|chaque (annee|mois)|"
+    r"annuel|mensuel|trimestr|periodi)": "cette fréquence",
+}
+# details a question may ask for that an answer must then give: (asked, given, its name)
 _ASKED_DETAILS = [
-    (re.compile(rf"\b(?:{a})\b"), re.compile(rf"\b(?:{g})"))
+    (
+        re.compile(rf"\b(?:{a})\b"),
+        re.compile(rf"\b(?:{g})"),
+        _DETAIL_NAMES.get(g, "cette précision"),
+    )
     for a, g in (
         (
             r"(un|le|de|des|les) modeles?|exemple rempli|fiche de poste|trame",
@@ -798,8 +820,9 @@ class QAService:
                         answer, used = reread, joined
         if answer.kind in {"greeting", "thanks", "invalid"}:
             return answer, ctx  # small talk keeps the subject
-        if answer.abstained:
+        if answer.abstained and not answer.sources:
             return answer, QAContext(turns=ctx.turns + 1)
+        # an answer, or the nearest answer to a detail the texts never give: the subject holds
         understood = shape(used)
         topic = None
         if answer.more_key and answer.more_key.startswith("more:t:"):
@@ -986,9 +1009,14 @@ class QAService:
         if hits and hits[0].score >= TOPIC_THRESHOLD:
             best = hits[0]
             topic = self.kb.topics[best.key]
-            if self._unanswerable(a, topic):
-                return self._abstain(best.score, TOPIC_THRESHOLD * 2)
             others = [h for h in hits[1:] if h.score >= TOPIC_THRESHOLD * 0.8]
+            if self._asks_elsewhere(a, topic):
+                return self._abstain(best.score, TOPIC_THRESHOLD * 2)
+            missing = self._missing_detail(a, topic)
+            if missing:
+                if best.score < NEAREST_SHOWN:
+                    return self._abstain(best.score, TOPIC_THRESHOLD * 2)
+                return self._nearest_answer(topic, missing, best.score, others)
             extra = self._wanted_sentence(a, topic) or (
                 self._missing_sentence(a, topic) if APPEND_MISSING else None
             )
@@ -1112,6 +1140,36 @@ class QAService:
     def _unanswerable(self, a: Analysis, topic: Topic | None, text: str = "") -> bool:
         """The question asks for something the texts never give (a person in a role, a price,
         an outside service…), and the chosen answer does not give it either."""
+        return self._asks_elsewhere(a, topic, text) or bool(self._missing_detail(a, topic, text))
+
+    def _missing_detail(self, a: Analysis, topic: Topic | None, text: str = "") -> str:
+        """What the question asks of the subject and the chosen answer does not give (a
+        number, an amount, a duration, a date, a template…), named for the reply; "" when the
+        answer gives it."""
+        q = " ".join(a.tokens)
+        answer = scorer_normalize(topic.answer if topic is not None else text)
+        m = _HOW_MANY_Q.search(q)
+        counted_word = (m.group(1) or m.group(2)) if m else None
+        if counted_word and counted_word not in _HOW_MANY_FREE and not _RULE_COUNT_Q.search(q):
+            counted = stem(counted_word)
+            if not any(stem(w) == counted for w in answer.split()):
+                return "ce nombre"  # « combien de diététiciens ? »: the answer never mentions them
+        money = self._money_q.search(q) or _PAY_Q.search(q)
+        if (money or ("funding" in a.dims and _COUNT_Q.search(q))) and not _AMOUNT.search(answer):
+            return "ce montant"  # « combien », « quel montant »… and no amount in the answer
+        for asked, given, name in _ASKED_DETAILS:
+            if asked.search(q) and not given.search(answer):
+                return name  # « y a-t-il un modèle ? », « combien de pages ? »: not in the answer
+        # « on attend jusqu'à quand ? » is also answered by a duration (« 2 mois »)
+        by_duration = _UNTIL_WHEN_Q.search(q) and re.search(rf"\b{_DURATION}", answer)
+        if _DEADLINE_Q.search(q) and not _DAY_DATE.search(answer) and not by_duration:
+            return "cette date"  # « date limite de l'AMI » : the texts give none
+        return ""
+
+    def _asks_elsewhere(self, a: Analysis, topic: Topic | None, text: str = "") -> bool:
+        """The question is about something else than the texts' subject: a person in a role, a
+        named place or structure, another region, a later text, an outside service, a task
+        for the bot…"""
         q = " ".join(a.tokens)
         answer = scorer_normalize(topic.answer if topic is not None else text)
         person = self._person_q.search(q)
@@ -1138,30 +1196,14 @@ class QAService:
             and m.group(2) not in self._generic
         ):
             return True  # "quel logiciel": the texts never use the word asked for
-        m = _HOW_MANY_Q.search(q)
-        counted_word = (m.group(1) or m.group(2)) if m else None
-        if counted_word and counted_word not in _HOW_MANY_FREE and not _RULE_COUNT_Q.search(q):
-            counted = stem(counted_word)
-            if not any(stem(w) == counted for w in answer.split()):
-                return True  # « combien de diététiciens ? »: the answer never mentions them
         if _HOW_WORKS_Q.search(q) and (topic is None or topic.origin == "glossary.yaml"):
             return True
         # how something works or how many there are, somewhere or for something the texts
         # never name ("dans le Finistère", "en Occitanie"): the texts cannot say
         if places and (_HOW_WORKS_Q.search(q) or _COUNT_Q.search(q)):
             return True
-        money = self._money_q.search(q) or _PAY_Q.search(q)
-        if (money or ("funding" in a.dims and _COUNT_Q.search(q))) and not _AMOUNT.search(answer):
-            return True  # « combien », « quel montant »… and no amount in the answer
-        for asked, given in _ASKED_DETAILS:
-            if asked.search(q) and not given.search(answer):
-                return True  # « y a-t-il un modèle ? », « combien de pages ? »: not in the answer
         if _TASK_Q.search(q):
             return True  # « pouvez-vous relire notre lettre ? », « ça vaut le coup pour moi ? »
-        # « on attend jusqu'à quand ? » is also answered by a duration (« 2 mois »)
-        by_duration = _UNTIL_WHEN_Q.search(q) and re.search(rf"\b{_DURATION}", answer)
-        if _DEADLINE_Q.search(q) and not _DAY_DATE.search(answer) and not by_duration:
-            return True  # « date limite de l'AMI » : the texts give none
         if _TAX_Q.search(q):
             return True
         if places and _WHO_DOES_Q.search(q):
@@ -1371,6 +1413,20 @@ class QAService:
             kind="answer",
             more_key=f"more:t:{topic.id}",
             related=self._related(topic, hits),
+        )
+
+    def _nearest_answer(self, topic: Topic, missing: str, raw: float, hits: list[Hit]) -> QAAnswer:
+        """The texts do not give the detail asked (a number, a duration…), but one of their
+        answers is on the very subject: say so first, then give that answer, labelled as the
+        nearest; still an abstention for the question asked."""
+        found = self._topic_answer(topic, 0.0, hits)
+        lead = NEAREST_LEAD.format(what=missing)
+        return replace(
+            found,
+            text=f"{lead}\n\n{found.text}"[:TELEGRAM_LIMIT],
+            abstained=True,
+            score=min(_confidence(raw, TOPIC_THRESHOLD * 2), 0.49),
+            kind="abstain",
         )
 
     def _passage_answer(self, hit: Hit, topic_hits: list[Hit]) -> QAAnswer:

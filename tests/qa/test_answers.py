@@ -828,3 +828,22 @@ def test_an_abbreviated_article_a_refund_a_total_in_months_or_the_counted_projec
         "Une ESP sans médecin généraliste à Plouha, c'est possible quand même ?",
     ):
         assert not service.answer(q).abstained, q
+
+
+def test_a_detail_the_texts_never_give_is_said_first_then_the_answer_on_its_subject(
+    service: QAService,
+) -> None:
+    """« Combien touche une CPTS avec l'ACI ? »: the texts give no amount; the reply says so
+    first and then shows, labelled, what they say on that very subject with its sources. It
+    stays an abstention for the question asked (no made-up figure is implied)."""
+    reply = service.answer("l'ACI ça rapporte combien d'euros par an à une CPTS ?")
+    assert reply.abstained and reply.kind == "abstain" and reply.score < 0.5
+    assert reply.text.startswith("Les textes ne donnent pas ce montant. Ce qu'ils disent de plus")
+    assert "accord conventionnel interprofessionnel" in reply.text
+    assert reply.sources and "€" not in reply.text
+    reply = service.answer("Il faut combien de mois en tout pour monter une CPTS de A à Z ?")
+    assert reply.abstained and reply.text.startswith("Les textes ne donnent pas de durée totale")
+    assert "15 jours" in reply.text and reply.sources
+    # a question about something else than the texts' subject gets the plain abstention
+    reply = service.answer("L'ARS Occitanie finance combien une CPTS ?")
+    assert reply.abstained and reply.sources == [] and "ne répondent pas" in reply.text
