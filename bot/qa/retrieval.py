@@ -38,6 +38,8 @@ _LIGHT_FACTOR = 0.25  # auxiliaries and light verbs ("utiliser", "mener", "passe
 _PLAIN_FACTOR = 0.6  # corpus words that are neither concepts nor strong domain terms
 _UNKNOWN_WEIGHT = 1.5
 _ENTITY_MISMATCH = 0.7
+_EXTRA_STRUCTURE = 0.9
+_STRUCTURES = frozenset({"_esp", "_cpts", "_msp", "_pta"})
 _REGION_MISMATCH = 0.9
 _ANSWER_VARIANT = 0.8
 _GLOSSARY_FACTOR = 0.85
@@ -543,6 +545,8 @@ class Index:
             entities = self.topic_entities[ti]
             if q_entities and entities and not (q_entities & entities):
                 score *= _ENTITY_MISMATCH  # asks about an ESP, topic is about the AMI…
+            if len(q_entities & _STRUCTURES) >= 2 and (entities & _STRUCTURES) - q_entities:
+                score *= _EXTRA_STRUCTURE  # « ESP et CPTS, la différence ? »: not the PTA's too
             if "_bretagne" in q and "_bretagne" not in self.topic_bags[ti]:
                 score *= _REGION_MISMATCH  # "en Bretagne": prefer what the AMI says
             if self.topic_is_glossary[ti] and len(q) > 2:
