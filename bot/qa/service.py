@@ -587,6 +587,11 @@ _ARTICLE_GIVEN = re.compile(r"\barticles? \d+\b")
 _LAW_Q = re.compile(r"\b(lmss|loi)\b(?!.*\b(code|csp)\b)")
 # « combien de temps » asks a duration, not a count
 _COUNT_Q = re.compile(r"\b(combien(?! de (temps|jours|mois|semaines|annees|heures)\b)|nombre)\b")
+# a figure of today asked for: the texts' figures are those of 2021
+_CURRENT_Q = re.compile(
+    r"\b(aujourd hui|actuellement|a ce jour|a l heure actuelle|en ce moment|actualisee?s?|"
+    r"(a jour|plus recents?|derniers?) (chiffres?|nombres?|donnees|statistiques))\b"
+)
 # « le pays de Quimper » is a local territory, not the country
 _NATIONAL_COUNT_Q = re.compile(
     r"\b(combien|nombre)\b.*\b(france|national|nationale|pays(?! d[eu']? ?\w)|europe)\b|"
@@ -1148,6 +1153,8 @@ class QAService:
         answer gives it."""
         q = " ".join(a.tokens)
         answer = scorer_normalize(topic.answer if topic is not None else text)
+        if _CURRENT_Q.search(q) and _COUNT_Q.search(q):
+            return "de chiffre à jour (ils datent de 2021)"  # « combien aujourd'hui ? »
         m = _HOW_MANY_Q.search(q)
         counted_word = (m.group(1) or m.group(2)) if m else None
         if counted_word and counted_word not in _HOW_MANY_FREE and not _RULE_COUNT_Q.search(q):

@@ -847,3 +847,18 @@ def test_a_detail_the_texts_never_give_is_said_first_then_the_answer_on_its_subj
     # a question about something else than the texts' subject gets the plain abstention
     reply = service.answer("L'ARS Occitanie finance combien une CPTS ?")
     assert reply.abstained and reply.sources == [] and "ne répondent pas" in reply.text
+
+
+def test_a_figure_of_today_is_not_given_but_the_2021_figure_is_shown_as_the_nearest(
+    service: QAService,
+) -> None:
+    """The texts' figures are those of the 2021 AMI: « combien aujourd'hui ? », alone or as a
+    follow-up, says they give no up-to-date figure, then shows the 2021 one, labelled."""
+    reply = service.answer("Il y a combien de CPTS en Bretagne à ce jour ?")
+    assert reply.abstained and reply.text.startswith("Les textes ne donnent pas de chiffre à jour")
+    assert "10 territoires" in reply.text
+    _, ctx = service.reply("Combien de CPTS avaient validé leur projet de santé en Bretagne ?")
+    assert service.reply("et maintenant, actuellement, on en est à combien ?", ctx)[0].abstained
+    assert not service.answer(
+        "Combien de CPTS avaient un projet de santé validé en 2021 ?"
+    ).abstained
