@@ -542,6 +542,8 @@ def test_an_everyday_word_after_a_preposition_is_not_taken_for_a_place_when_name
     moved = service.answer("l'aci des cpts il date de quand ? ca a bouge depuis ?")
     assert not moved.abstained
     assert "2019" in moved.text
+    # « le weekend » is an everyday word (among the model's 10 000 most frequent), no place
+    assert not service.answer("les gardes du soir et le weekend c la cpts qui gere ?").abstained
 
 
 def test_another_regions_rules_abstain_even_when_a_text_gives_a_figure(service: QAService) -> None:
