@@ -1207,7 +1207,9 @@ class QAService:
             return True
         # how something works or how many there are, somewhere or for something the texts
         # never name ("dans le Finistère", "en Occitanie"): the texts cannot say
-        if places and (_HOW_WORKS_Q.search(q) or _COUNT_Q.search(q)):
+        if places and (
+            _HOW_WORKS_Q.search(q) or (_COUNT_Q.search(q) and not _gives_count(q, answer))
+        ):
             return True
         if _TASK_Q.search(q):
             return True  # « pouvez-vous relire notre lettre ? », « ça vaut le coup pour moi ? »
@@ -1498,6 +1500,18 @@ FOLLOW_WEAK_MATCH = 0.45  # a message whose best topic match is below this (raw 
 FOLLOW_JOINED_MATCH = 0.4  # … is read after the previous question when that matches above this
 FOLLOW_CONTENT = 2  # … unless it has at most this many words of its own (« et une ESP ? »)
 _OBJECTS = frozenset({"_esp", "_cpts", "_msp", "_pta", "_ami", "_aci", "_fir", "_ars"})
+
+
+_COUNTED = re.compile(r"\b(?:combien|nombre) (?:de |d )?(\w{4,})")
+
+
+def _gives_count(question: str, answer: str) -> bool:
+    """The answer gives a number of what the question counts (« un nombre d'habitants de
+    référence ? » and « … 20 000 habitants »): a rule of the texts, not a local count."""
+    m = _COUNTED.search(question)
+    if not m:
+        return False
+    return bool(re.search(rf"\d[\d  ]* {re.escape(stem(m.group(1)))}", answer))
 
 
 def _content_words(tokens: tuple[str, ...]) -> list[str]:

@@ -864,3 +864,15 @@ def test_a_figure_of_today_is_not_given_but_the_2021_figure_is_shown_as_the_near
     assert not service.answer(
         "Combien de CPTS avaient un projet de santé validé en 2021 ?"
     ).abstained
+
+
+def test_a_reference_number_asked_near_a_place_is_answered_when_the_texts_give_it(
+    service: QAService,
+) -> None:
+    """« un nombre d'habitants de référence » for a CPTS near Vannes: the AMI's 20 000 habitants
+    is a rule of the texts, not a local count; how many professionals a named CPTS has is one."""
+    reply = service.answer(
+        "Pour une CPTS du côté de Vannes, il y a un nombre d'habitants de référence ?"
+    )
+    assert not reply.abstained and "20 000 habitants" in reply.text
+    assert service.answer("Combien de professionnels dans la CPTS de Landivisiau ?").abstained
