@@ -22,7 +22,7 @@ from bot.qa.intent import dimensions_of
 from bot.qa.knowledge import KnowledgeBase, Topic
 from bot.qa.segment import Passage
 from bot.qa.semantic import WordVectors, load_vectors
-from bot.qa.textnorm import STOP_WORDS, raw_tokens, stem
+from bot.qa.textnorm import STOP_WORDS, fold, raw_tokens, stem
 
 # weights of the parts of a topic in its "bag" of words (coverage of the question)
 _BAG_VARIANT = 1.0
@@ -81,6 +81,8 @@ class Analysis:
     # the folded words written with a capital (« Quimper »), or None when the question is typed
     # without capitals beyond its first letter (then a name cannot be told by its case)
     capitalized: frozenset[str] | None = None
+    # the folded words written in capitals as acronyms are (« RPPS », « CPOM »)
+    acronyms: frozenset[str] = frozenset()
     # the classifier's probabilities, computed once per question (`Index.probabilities`)
     class_probs: np.ndarray | None = field(default=None, repr=False)
 
@@ -92,6 +94,9 @@ class Hit:
     score: float
     cosine: float
     coverage: float
+
+
+_ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{1,6}\b")
 
 
 def _capitalized(question: str) -> frozenset[str] | None:
@@ -483,7 +488,7 @@ class Index:
             weights, unknown, corrected, mass, tokens, anchor, foreign,
             dimensions_of(question), self._embed(tokens),
             [w for w in tokens if w not in self.analyzer.grounded and w not in STOP_WORDS],
-            _capitalized(question),
+            _capitalized(question), frozenset(fold(w) for w in _ACRONYM.findall(question)),
         )  # fmt: skip
 
     def focus_term(self, a: Analysis) -> str | None:

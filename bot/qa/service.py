@@ -1264,7 +1264,9 @@ class QAService:
                 return True  # « l'article L. 6321-1 »: not one the texts quote
         # an outside service or place (Ameli pro, Doctolib, DMP, tiers payant, a département):
         # only when the rest of the question is clearly in the domain and answered
-        if self._outside_q.search(q):
+        # an acronym the texts never use (« RPPS », « CPOM », « CSMF ») names a scheme or a body
+        # they do not deal with, like an outside service
+        if self._outside_q.search(q) or any(w in a.unknown for w in a.acronyms):
             if topic is None or a.anchor < 1.0:
                 return True
             best = self.index.search_topics(a, limit=1)

@@ -291,6 +291,13 @@ SMS_MAP: dict[str, str] = {
     "rdv": "rendez vous",
     "rdvs": "rendez vous",
     "asso": "association",
+    # the field's own abbreviations (« les PS », « l'AM », « la DD », « ARS BZH »)
+    "ps": "professionnels de sante",
+    "am": "assurance maladie",
+    "dd": "delegation departementale",
+    "bzh": "bretagne",
+    "docteur": "medecin",
+    "docteurs": "medecins",
     "assoc": "association",
     "tel": "telephone",
     "tél": "telephone",

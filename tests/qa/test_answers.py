@@ -876,3 +876,22 @@ def test_a_reference_number_asked_near_a_place_is_answered_when_the_texts_give_i
     )
     assert not reply.abstained and "20 000 habitants" in reply.text
     assert service.answer("Combien de professionnels dans la CPTS de Landivisiau ?").abstained
+
+
+def test_an_acronym_the_texts_never_use_is_an_outside_scheme_but_the_fields_own_are_read(
+    service: QAService,
+) -> None:
+    """« RPPS », « CPOM »: an acronym the texts never use names a scheme or a body they do not
+    deal with; « les PS », « la DD » are the field's shorthand for words of the texts, and SCM or
+    SISA are legal forms, which the texts do answer for."""
+    for q in (
+        "Il faut un numéro RPPS pour adhérer à une CPTS ?",
+        "Le CPOM de notre établissement doit-il mentionner la CPTS ?",
+    ):
+        assert service.answer(q).abstained, q
+    for q in (
+        "ESP : combien de PS au minimum pour contractualiser ?",
+        "la DD de l'ARS instruit les projets CPTS ?",
+        "on peut monter la CPTS en SISA ?",
+    ):
+        assert not service.answer(q).abstained, q
