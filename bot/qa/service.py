@@ -280,6 +280,7 @@ _DETAIL_NAMES = {
     _DAYS_TO_YEARS: "cette durée",
     _DURATION: "cette durée",
     r"(€|euros?\b|fois par)": "ce montant",
+    r"(€|euros?\b)": "ce montant",
     r"(€|euros?\b|plafon)": "ce plafond",
     r"(%|pour ?cent)": "cette proportion",
     r"(modele|type|trame)": "de modèle",
@@ -358,6 +359,12 @@ _ASKED_DETAILS = [
         (
             r"quelle part|quel pourcentage|quel taux|combien de pour cent|en pourcentage",
             r"(%|pour ?cent)",
+        ),
+        # a budget asked for (« quel budget total… ? »): an amount
+        (
+            r"quel (est le )?budget|"
+            r"(budget|enveloppe) (total|totale|global|globale|annuel|annuelle)",
+            r"(€|euros?\b)",
         ),
         # a ceiling (« dans quelle limite de plafond ? »): an amount
         (r"plafond|plafonne\w*|plafonnee?s?", r"(€|euros?\b|plafon)"),

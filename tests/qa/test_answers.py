@@ -822,6 +822,7 @@ def test_an_abbreviated_article_a_refund_a_total_in_months_or_the_counted_projec
         "Mes séances seront-elles remboursées si j'adhère à la CPTS ?",
         "Au total, combien de mois faut-il pour créer une CPTS ?",
         "Pouvez-vous me donner les noms des 5 projets de CPTS en cours ?",
+        "Quel budget global l'ARS consacre-t-elle chaque année aux CPTS ?",
     ):
         assert service.answer(q).abstained, q
     for q in (
