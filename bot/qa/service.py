@@ -594,6 +594,9 @@ _ARTICLE_GIVEN = re.compile(r"\barticles? \d+\b")
 _LAW_Q = re.compile(r"\b(lmss|loi)\b(?!.*\b(code|csp)\b)")
 # « combien de temps » asks a duration, not a count
 _COUNT_Q = re.compile(r"\b(combien(?! de (temps|jours|mois|semaines|annees|heures)\b)|nombre)\b")
+_NUMBER_WORD = re.compile(
+    r"\d[\d  ]*|un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|quinze|vingt|cent|mille"
+)
 # a figure of today asked for: the texts' figures are those of 2021
 _CURRENT_Q = re.compile(
     r"\b(aujourd hui|actuellement|a ce jour|a l heure actuelle|en ce moment|actualisee?s?|"
@@ -1166,8 +1169,16 @@ class QAService:
         counted_word = (m.group(1) or m.group(2)) if m else None
         if counted_word and counted_word not in _HOW_MANY_FREE and not _RULE_COUNT_Q.search(q):
             counted = stem(counted_word)
-            if not any(stem(w) == counted for w in answer.split()):
-                return "ce nombre"  # « combien de diététiciens ? »: the answer never mentions them
+            words = answer.split()
+            numbered = any(
+                stem(w) == counted
+                and any(_NUMBER_WORD.fullmatch(x) for x in words[max(0, i - 3) : i])
+                for i, w in enumerate(words)
+            )
+            if not numbered:
+                return (
+                    "ce nombre"  # « combien de diététiciens ? »: the answer gives no number of them
+                )
         money = self._money_q.search(q) or _PAY_Q.search(q)
         if (money or ("funding" in a.dims and _COUNT_Q.search(q))) and not _AMOUNT.search(answer):
             return "ce montant"  # « combien », « quel montant »… and no amount in the answer
