@@ -595,7 +595,7 @@ _LAW_Q = re.compile(r"\b(lmss|loi)\b(?!.*\b(code|csp)\b)")
 # « combien de temps » asks a duration, not a count
 _COUNT_Q = re.compile(r"\b(combien(?! de (temps|jours|mois|semaines|annees|heures)\b)|nombre)\b")
 _NUMBER_WORD = re.compile(
-    r"\d[\d  ]*|un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|quinze|vingt|cent|mille"
+    r"\d[\d  ]*|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|quinze|vingt|cent|mille"
 )
 # a figure of today asked for: the texts' figures are those of 2021
 _CURRENT_Q = re.compile(

@@ -896,3 +896,13 @@ def test_an_acronym_the_texts_never_use_is_an_outside_scheme_but_the_fields_own_
         "on peut monter la CPTS en SISA ?",
     ):
         assert not service.answer(q).abstained, q
+
+
+def test_a_count_needs_a_number_of_what_is_counted_not_only_its_name(service: QAService) -> None:
+    """The contractualisation criteria speak of « un minimum de patients en commun » and give no
+    number: « combien de patients en commun ? » gets the nearest answer, labelled; the rule
+    « combien de professionnels minimum ? » is still answered."""
+    reply = service.answer("Combien de patients en commun pour contractualiser une ESP ?")
+    assert reply.abstained and reply.text.startswith("Les textes ne donnent pas ce nombre")
+    assert "patients en commun" in reply.text
+    assert not service.answer("Combien de professionnels de santé minimum pour une ESP ?").abstained
