@@ -391,8 +391,14 @@ class DialogueEngine:
 
     def render_answer(self, ctx: TurnContext, answer: QAAnswer) -> list[Reply]:
         buttons: list[list[Button]] = []
-        if answer.abstained:
+        if answer.abstained and not answer.sources:
             return [Reply(answer.text, self.menu_buttons(ctx))]
+        if answer.abstained:
+            # the texts do not give the detail asked; the nearest answer shown can be read in
+            # full, and the menu offers the ARS contact
+            more = self._link(ctx, f"qa:more:{answer.more_key}") if answer.more_key else None
+            rows = [[Button(self.texts("buttons.more"), more)]] if more else []
+            return [Reply(answer.text, rows + self.menu_buttons(ctx))]
         if answer.more_key:
             buttons.append(
                 [Button(self.texts("buttons.more"), self._link(ctx, f"qa:more:{answer.more_key}"))]

@@ -33,6 +33,16 @@ def test_an_answer_offers_more_and_the_full_passage_follows(chat: Chat) -> None:
     assert chat.text and chat.text != first
 
 
+def test_a_detail_the_texts_never_give_shows_the_nearest_answer_with_more_and_the_menu(
+    chat: Chat,
+) -> None:
+    first = chat.say("l'ACI ça rapporte combien d'euros par an à une CPTS ?")
+    assert first.startswith("Les textes ne donnent pas ce montant")
+    assert any("Contacter l'ARS" in b.label for b in chat.buttons)
+    chat.press("En savoir plus")
+    assert chat.text and chat.text != first and "«" in chat.text
+
+
 def test_an_off_topic_question_gets_an_honest_answer_and_the_ars_contact(chat: Chat) -> None:
     text = chat.say("Quelle est la recette des crêpes au sarrasin ?")
     assert "02.22.06.73.54" in text or "ars.sante.fr" in text
