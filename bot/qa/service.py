@@ -287,6 +287,9 @@ _DETAIL_NAMES = {
     r"(\d+|deux|trois|quatre|cinq|dix) pages": "ce nombre de pages",
     r"(\d\d[ .]?\d\d[ .]?\d\d|@)": "ces coordonnées",
     r"(https?|www)": "ce lien",
+    r"(\d+ (rue|avenue|boulevard|place)|cs \d+)": "cette adresse",
+    r"quorum": "de quorum",
+    r"(payant|gratuit|€|euros?\b|cout)": "ce coût",
     r"\d ?h\b": "ces horaires",
     r"(au total|en moyenne|de a a z)": "de durée totale",
     r"(fois par an|frequence|tous les|chaque (annee|mois)|"
