@@ -369,7 +369,9 @@ _LIGATURES = {"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss"}
 _APOSTROPHES = "\u2019\u2018\u02bc\u00b4`\u2032"
 _ELISION_RE = re.compile(r"\b(?:l|d|qu|j|n|s|c|m|t|lorsqu|puisqu|quoiqu)'", re.IGNORECASE)
 _DIGIT_GROUP_RE = re.compile(r"(?<=\d)[ \u00a0\u202f.](?=\d{3}\b)")
-_TOKEN_RE = re.compile(r"[a-z]+|\d+")
+_TOKEN_RE = re.compile(
+    r"\d+(?:ere|er|eme|e|nde|nd|d)(?![a-z])|h24|[a-z]+|\d+"
+)  # « 2e », « 1er », « h24 »
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
 
 

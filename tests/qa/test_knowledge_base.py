@@ -223,3 +223,13 @@ def test_a_curated_answer_that_names_a_text_cites_it(kb) -> None:
         cited = {s.passage_id.split("#")[0] for s in topic.sources}
         for doc, mark in marks.items():
             assert not re.search(mark, topic.answer) or doc in cited, (topic.id, doc)
+
+
+def test_ordinals_are_read_as_words_so_their_sms_spellings_apply() -> None:
+    """« 2e avenant », « 1er échelon », « 2nd recours »: the ordinal is one token, expanded like
+    the other SMS spellings (the tokenizer used to split « 2e » into « 2 » and « e »)."""
+    from bot.qa.textnorm import raw_tokens
+
+    assert raw_tokens("le 2e avenant") == ["le", "deuxieme", "avenant"]
+    assert raw_tokens("1er échelon, 2nd recours") == ["premier", "echelon", "second", "recours"]
+    assert raw_tokens("48h, 20 000 habitants") == ["48", "h", "20000", "habitants"]
