@@ -4,8 +4,8 @@ Prints, with the scorer's rules (../shared/eval/score_qa.py, implemented once in
 bot/qa/evaluation.py for this benchmark and the tests, so that it runs without shared/):
 - the persona-written bank (tests/qa/bank): its held-out third first — written by helpers
   given eight personas, never used for tuning —, then the two thirds used for tuning, then four
-  fresh personas written last, then the sets of later rounds (fresh2 … fresh11; the seventh,
-  eighth, ninth and eleventh never read): in-scope accuracy, off-topic abstention,
+  fresh personas written last, then the sets of later rounds (fresh2 … fresh13; the seventh,
+  eighth, ninth, twelfth and thirteenth never read): in-scope accuracy, off-topic abstention,
   false abstentions, grounded share, follow-up threads;
 - the development data (tests/qa/dev: personas with expected facts, near-misses, conversations;
   tuned on), the shared development set (../shared/eval/qa_dev.yaml when present) and the
@@ -208,8 +208,16 @@ def main() -> int:
             sorted((BANK / "fresh10").glob("*.yaml")),
         ),
         (
-            "bank: eleventh fresh personas (untuned)",
+            "bank: eleventh fresh personas (first run, then tuned)",
             sorted((BANK / "fresh11").glob("*.yaml")),
+        ),
+        (
+            "bank: twelfth fresh personas (untuned)",
+            sorted((BANK / "fresh12").glob("*.yaml")),
+        ),
+        (
+            "bank: thirteenth fresh personas (untuned)",
+            sorted((BANK / "fresh13").glob("*.yaml")),
         ),
     ]
     groups.append(

@@ -198,11 +198,30 @@ def test_tenth_fresh_personas_hold_their_level(service: QAService) -> None:
     assert result.abstention >= 0.9, result.failures
 
 
-def test_eleventh_fresh_personas_hold_their_first_run_level(service: QAService) -> None:
+def test_eleventh_fresh_personas_hold_their_level(service: QAService) -> None:
     """Four personas (a dietitian in Saint-Malo, a regional journalist, the coordinator of a
-    CPTS near Concarneau, an ambulance company manager near Pontivy) never tuned on; first run
-    with round 15's last code: 0.883 in scope, 0.700 off topic, follow-ups 19/27 (docs/qa.md,
-    round 15). A guard only."""
+    CPTS near Concarneau, an ambulance company manager near Pontivy); first run with round 15's
+    last code: 0.883 in scope, 0.700 off topic, follow-ups 19/27; read and tuned on in round 16
+    (docs/qa.md). A guard only."""
     result = score_set(service, sorted((BANK / "fresh11").glob("*.yaml")))
-    assert result.accuracy >= 0.86, result.failures
-    assert result.abstention >= 0.68, result.failures
+    assert result.accuracy >= 0.9, result.failures
+    assert result.abstention >= 0.875, result.failures
+
+
+def test_twelfth_fresh_personas_hold_their_first_run_level(service: QAService) -> None:
+    """Four personas (a speech therapist in Rennes, a deputy mayor in Centre-Bretagne, a
+    pharmacist near Quimperlé, a GP resident in Brest) never read; first run with round 16's
+    last code: 0.942 in scope, 0.875 off topic, follow-ups 22/28 (docs/qa.md). A guard only."""
+    result = score_set(service, sorted((BANK / "fresh12").glob("*.yaml")))
+    assert result.accuracy >= 0.92, result.failures
+    assert result.abstention >= 0.85, result.failures
+
+
+def test_thirteenth_fresh_personas_hold_their_first_run_level(service: QAService) -> None:
+    """Four personas (a midwife near Lorient, the manager of a municipal health centre in
+    Fougères, a retired GP volunteering near Auray, a young physiotherapist near Lamballe)
+    never read; first run with round 16's last code: 0.925 in scope, 0.725 off topic,
+    follow-ups 24/28 (docs/qa.md). A guard only."""
+    result = score_set(service, sorted((BANK / "fresh13").glob("*.yaml")))
+    assert result.accuracy >= 0.9, result.failures
+    assert result.abstention >= 0.7, result.failures
