@@ -19,7 +19,7 @@ from bot.qa.textnorm import raw_tokens
 # mentions money.
 DIMENSIONS: dict[str, re.Pattern[str]] = {
     "funding": re.compile(
-        r"\b(financ\w*|argent|subventions?|aides? financieres?|budget|credits?|fir|remuner\w*|"
+        r"\b((co)?financ\w*|argent|des sous|fric|subventions?|aides? financieres?|budget|credits?|fir|remuner\w*|"
         r"paye[rz]?|paie|payee?s?|thune|euros?|dotations?|enveloppes?|montants?|couts?|coute|"
         r"rapporte|touche|gratuit\w*|forfaits?|indemni\w*|fonds|verse[rz]?|versements?|"
         r"majorations?|bonus|primes?)\b"
