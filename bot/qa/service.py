@@ -275,81 +275,74 @@ OUTSIDE_COVER = 0.7  # … with a core term and this share of the rest covered b
 _TIME_NUMBER = r"(\d+|un|une|deux|trois|quatre|six|douze|quinze|vingt)"
 _DAYS_TO_YEARS = rf"{_TIME_NUMBER} (jours?|semaines?|mois|ans|annees?)\b"  # « 2 mois »
 _DURATION = rf"({_DAYS_TO_YEARS}|{_TIME_NUMBER} (heures?|h)\b|delai|duree|tacite)"
-# how the reply names the detail a rule of _ASKED_DETAILS found missing (by its `given` pattern)
-_DETAIL_NAMES = {
-    _DAYS_TO_YEARS: "cette durée",
-    _DURATION: "cette durée",
-    r"(€|euros?\b|fois par)": "ce montant",
-    r"(€|euros?\b)": "ce montant",
-    r"(€|euros?\b|plafon)": "ce plafond",
-    r"(%|pour ?cent)": "cette proportion",
-    r"(modele|type|trame)": "de modèle",
-    r"(\d+|deux|trois|quatre|cinq|dix) pages": "ce nombre de pages",
-    r"(\d\d[ .]?\d\d[ .]?\d\d|@)": "ces coordonnées",
-    r"(https?|www)": "ce lien",
-    r"(\d+ (rue|avenue|boulevard|place)|cs \d+)": "cette adresse",
-    r"quorum": "de quorum",
-    r"(payant|gratuit|€|euros?\b|cout)": "ce coût",
-    r"\d ?h\b": "ces horaires",
-    r"(au total|en moyenne|de a a z)": "de durée totale",
-    r"(fois par an|frequence|tous les|chaque (annee|mois)|"
-    r"annuel|mensuel|trimestr|periodi)": "cette fréquence",
-}
-# details a question may ask for that an answer must then give: (asked, given, its name)
+# details a question may ask for that an answer must then give: (asked, given[, how the reply
+# names it when missing: « Les textes ne donnent pas <ce montant>. »])
 _ASKED_DETAILS = [
     (
         re.compile(rf"\b(?:{a})\b"),
         re.compile(rf"\b(?:{g})"),
-        _DETAIL_NAMES.get(g, "cette précision"),
+        named[0] if named else "cette précision",
     )
-    for a, g in (
+    for a, g, *named in (
         (
             r"(un|le|de|des|les) modeles?|exemple rempli|fiche de poste|trame",
             r"(modele|type|trame)",
+            "de modèle",
         ),
-        (r"combien de pages|nombre de pages", r"(\d+|deux|trois|quatre|cinq|dix) pages"),
-        (r"quorum", r"quorum"),
+        (
+            r"combien de pages|nombre de pages",
+            r"(\d+|deux|trois|quatre|cinq|dix) pages",
+            "ce nombre de pages",
+        ),
+        (r"quorum", r"quorum", "de quorum"),
         # the texts give no postal address, no link beyond the AMI's, no penalty
         (
             r"adresse postale|adresse (exacte|du siege)",
             r"(\d+ (rue|avenue|boulevard|place)|cs \d+)",
+            "cette adresse",
         ),
         (
             r"l url|lien (internet|web|exact|direct|de telechargement|hypertexte)|"
             r"(le|un|quel|du) lien (vers|pour (telecharger|acceder|trouver))|"
             r"lien (ne )?(marche|fonctionne)",
             r"(https?|www)",
+            "ce lien",
         ),
         (r"penalites?|sanctions?|sanctionne\w*|rembours\w*", r"(penalit|sanction|rembours)"),
         # whether something costs the user: the answer must say it
         (
             r"payante?s?|gratuite?s?|ca coute|faut il payer|faut payer",
             r"(payant|gratuit|€|euros?\b|cout)",
+            "ce coût",
         ),
         # « ça représente combien par an ? »: an amount (or a frequency) a year or a month
         (
             r"combien (par|chaque|l) (an|annee|mois)|par (an|mois) (ca fait )?combien",
             r"(€|euros?\b|fois par)",
+            "ce montant",
         ),
         # a meeting by video: the texts never say how the meetings are held
         (r"visio|visioconference|en distanciel|a distance|teams|zoom", r"(visio|distan)"),
-        (r"(quel|quelle|kel|kelle) (heure|h)", r"\d ?h\b"),  # « heure » is folded to « h »
+        (r"(quel|quelle|kel|kelle) (heure|h)", r"\d ?h\b", "ces horaires"),  # « heure » → « h »
         # a phone number, an e-mail or opening hours asked for: the answer must give one
         (
             r"quel (numero|mail|email|courriel|telephone)|numero de (telephone|tel)|"
             r"adresse (mail|email|electronique|courriel)",
             r"(\d\d[ .]?\d\d[ .]?\d\d|@)",
+            "ces coordonnées",
         ),
         (
             r"(horaires?|heures? ouverture)( ouverture)? (du|de|de la|des) "
             r"(secretariat|service|bureau|ars|delegation|cpam|caisse)",
             r"\d ?h\b",
+            "ces horaires",
         ),
         (
             r"tous les combien|a quelle frequence|quelle frequence|quelle periodicite|"
             r"combien de fois par an",
             r"(fois par an|frequence|tous les|chaque (annee|mois)|"
             r"annuel|mensuel|trimestr|periodi)",
+            "cette fréquence",
         ),
         (
             r"(un|une|de|des|les|le) recours (contre|possible|gracieux|contentieux)|procedure de recours|"
@@ -362,18 +355,20 @@ _ASKED_DETAILS = [
         (
             r"quelle part|quel pourcentage|quel taux|combien de pour cent|en pourcentage",
             r"(%|pour ?cent)",
+            "cette proportion",
         ),
         # a budget asked for (« quel budget total… ? »): an amount
         (
             r"quel (est le )?budget|"
             r"(budget|enveloppe) (total|totale|global|globale|annuel|annuelle)",
             r"(€|euros?\b)",
+            "ce montant",
         ),
         # a ceiling (« dans quelle limite de plafond ? »): an amount
-        (r"plafond|plafonne\w*|plafonnee?s?", r"(€|euros?\b|plafon)"),
+        (r"plafond|plafonne\w*|plafonnee?s?", r"(€|euros?\b|plafon)", "ce plafond"),
         # a number of days or months asked for: the answer must give one (« un délai
         # raisonnable » is no number)
-        (r"combien de (jours|semaines|mois|annees|ans)\b", _DAYS_TO_YEARS),
+        (r"combien de (jours|semaines|mois|annees|ans)\b", _DAYS_TO_YEARS, "cette durée"),
         # a duration asked for: the answer must give one (« combien de mois » is checked above,
         # more strictly)
         (
@@ -381,6 +376,7 @@ _ASKED_DETAILS = [
             r"(dans|en|sous) quels? delais?|quels? (est|sont) (le|les) delais?|"
             r"quelle (est la )?duree|pour quelle duree|(signe|conclu|valable) pour combien",
             _DURATION,
+            "cette durée",
         ),
         # the life of a structure or a contract after its creation, which the texts never
         # describe: merging, leaving, renewal, audit, dissolution, a label, a derogation…
@@ -416,6 +412,7 @@ _ASKED_DETAILS = [
             r"combien de (temps|mois|annees|ans).{0,40}(de a a z|au total|en tout|en moyenne)|"
             r"(de a a z|au total|en moyenne).{0,40}combien de (temps|mois|annees|ans)",
             r"(au total|en moyenne|de a a z)",
+            "de durée totale",
         ),
         # the phone or address of a body the texts give no contact for
         (
@@ -1170,18 +1167,13 @@ class QAService:
             return "de chiffre à jour (ils datent de 2021)"  # « combien aujourd'hui ? »
         m = _HOW_MANY_Q.search(q)
         counted_word = (m.group(1) or m.group(2)) if m else None
-        if counted_word and counted_word not in _HOW_MANY_FREE and not _RULE_COUNT_Q.search(q):
-            counted = stem(counted_word)
-            words = answer.split()
-            numbered = any(
-                stem(w) == counted
-                and any(_NUMBER_WORD.fullmatch(x) for x in words[max(0, i - 3) : i])
-                for i, w in enumerate(words)
-            )
-            if not numbered:
-                return (
-                    "ce nombre"  # « combien de diététiciens ? »: the answer gives no number of them
-                )
+        if (
+            counted_word
+            and counted_word not in _HOW_MANY_FREE
+            and not _RULE_COUNT_Q.search(q)
+            and not _gives_number_of(counted_word, answer)
+        ):
+            return "ce nombre"  # « combien de diététiciens ? »: no number of them given
         money = self._money_q.search(q) or _PAY_Q.search(q)
         if (money or ("funding" in a.dims and _COUNT_Q.search(q))) and not _AMOUNT.search(answer):
             return "ce montant"  # « combien », « quel montant »… and no amount in the answer
@@ -1532,9 +1524,18 @@ def _gives_count(question: str, answer: str) -> bool:
     """The answer gives a number of what the question counts (« un nombre d'habitants de
     référence ? » and « … 20 000 habitants »): a rule of the texts, not a local count."""
     m = _COUNTED.search(question)
-    if not m:
-        return False
-    return bool(re.search(rf"\d[\d  ]* {re.escape(stem(m.group(1)))}", answer))
+    return m is not None and _gives_number_of(m.group(1), answer)
+
+
+def _gives_number_of(word: str, answer: str) -> bool:
+    """A figure stands within three words before `word` (same stem) in the answer (« 20 000
+    habitants », « deux professionnels »)."""
+    counted = stem(word)
+    words = answer.split()
+    return any(
+        stem(w) == counted and any(_NUMBER_WORD.fullmatch(x) for x in words[max(0, i - 3) : i])
+        for i, w in enumerate(words)
+    )
 
 
 def _content_words(tokens: tuple[str, ...]) -> list[str]:
