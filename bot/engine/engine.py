@@ -393,16 +393,14 @@ class DialogueEngine:
         buttons: list[list[Button]] = []
         if answer.abstained and not answer.sources:
             return [Reply(answer.text, self.menu_buttons(ctx))]
-        if answer.abstained:
-            # the texts do not give the detail asked; the nearest answer shown can be read in
-            # full, and the menu offers the ARS contact
-            more = self._link(ctx, f"qa:more:{answer.more_key}") if answer.more_key else None
-            rows = [[Button(self.texts("buttons.more"), more)]] if more else []
-            return [Reply(answer.text, rows + self.menu_buttons(ctx))]
         if answer.more_key:
             buttons.append(
                 [Button(self.texts("buttons.more"), self._link(ctx, f"qa:more:{answer.more_key}"))]
             )
+        if answer.abstained:
+            # the texts do not give the detail asked; the nearest answer shown can be read in
+            # full, and the menu offers the ARS contact
+            return [Reply(answer.text, buttons + self.menu_buttons(ctx))]
         for label, key in answer.related[:3]:
             buttons.append([Button(label[:60], self._link(ctx, f"qa:topic:{key}"))])
         buttons.append([Button(self.texts("buttons.menu"), "menu:home")])
