@@ -34,6 +34,24 @@ ROOT = Path(__file__).resolve().parents[1]
 BANK = ROOT / "tests" / "qa" / "bank"
 DEV_SET = ROOT.parent / "shared" / "eval" / "qa_dev.yaml"
 DEV = ROOT / "tests" / "qa" / "dev"
+# the persona bank's sets, in the order they were written, as the benchmark names them
+BANK_SETS = [
+    ("held-out third (untuned)", "holdout"),
+    ("tuning two thirds", "tune"),
+    ("fresh personas (untuned)", "fresh"),
+    ("second fresh personas (untuned)", "fresh2"),
+    ("third fresh personas (untuned)", "fresh3"),
+    ("fourth fresh personas (untuned)", "fresh4"),
+    ("fifth fresh personas (untuned)", "fresh5"),
+    ("sixth fresh personas (first run, then tuned)", "fresh6"),
+    ("seventh fresh personas (untuned)", "fresh7"),
+    ("eighth fresh personas (untuned)", "fresh8"),
+    ("ninth fresh personas (untuned)", "fresh9"),
+    ("tenth fresh personas (first run, then tuned)", "fresh10"),
+    ("eleventh fresh personas (first run, then tuned)", "fresh11"),
+    ("twelfth fresh personas (untuned)", "fresh12"),
+    ("thirteenth fresh personas (untuned)", "fresh13"),
+]
 EARLIER = sorted((ROOT / "tests" / "qa").glob("questions*.yaml")) + sorted(
     (ROOT / "tests" / "qa").glob("blind_round*.yaml")
 )
@@ -180,45 +198,7 @@ def main() -> int:
     cpu: list[float] = []
     questions: list[str] = []
     groups: list[tuple[str, list[Path]]] = [
-        ("bank: held-out third (untuned)", sorted((BANK / "holdout").glob("*.yaml"))),
-        ("bank: tuning two thirds", sorted((BANK / "tune").glob("*.yaml"))),
-        ("bank: fresh personas (untuned)", sorted((BANK / "fresh").glob("*.yaml"))),
-        ("bank: second fresh personas (untuned)", sorted((BANK / "fresh2").glob("*.yaml"))),
-        ("bank: third fresh personas (untuned)", sorted((BANK / "fresh3").glob("*.yaml"))),
-        ("bank: fourth fresh personas (untuned)", sorted((BANK / "fresh4").glob("*.yaml"))),
-        ("bank: fifth fresh personas (untuned)", sorted((BANK / "fresh5").glob("*.yaml"))),
-        (
-            "bank: sixth fresh personas (first run, then tuned)",
-            sorted((BANK / "fresh6").glob("*.yaml")),
-        ),
-        (
-            "bank: seventh fresh personas (untuned)",
-            sorted((BANK / "fresh7").glob("*.yaml")),
-        ),
-        (
-            "bank: eighth fresh personas (untuned)",
-            sorted((BANK / "fresh8").glob("*.yaml")),
-        ),
-        (
-            "bank: ninth fresh personas (untuned)",
-            sorted((BANK / "fresh9").glob("*.yaml")),
-        ),
-        (
-            "bank: tenth fresh personas (first run, then tuned)",
-            sorted((BANK / "fresh10").glob("*.yaml")),
-        ),
-        (
-            "bank: eleventh fresh personas (first run, then tuned)",
-            sorted((BANK / "fresh11").glob("*.yaml")),
-        ),
-        (
-            "bank: twelfth fresh personas (untuned)",
-            sorted((BANK / "fresh12").glob("*.yaml")),
-        ),
-        (
-            "bank: thirteenth fresh personas (untuned)",
-            sorted((BANK / "fresh13").glob("*.yaml")),
-        ),
+        (f"bank: {label}", sorted((BANK / folder).glob("*.yaml"))) for label, folder in BANK_SETS
     ]
     groups.append(
         ("dev personas (tests/qa/dev, tuned on)", sorted((DEV / "personas").glob("*.yaml")))
